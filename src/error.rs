@@ -1,0 +1,319 @@
+//! The crate's error type.
+//!
+//! Every fallible public function returns [`Result<T>`](crate::Result). The
+//! messages follow PyTorch's wording where PyTorch has a message for the same
+//! mistake, and always name the offending value.
+
+use std::fmt;
+
+/// Everything a caller of `nninit` can get wrong.
+///
+/// The enum is `#[non_exhaustive]`: later versions add variants. Match on the
+/// variants you handle and keep a wildcard arm; use `Display` for the message.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The element count (or byte size) of a shape does not fit in memory
+    /// addressing: `shape.iter().product()` overflows, or the bytes exceed
+    /// `isize::MAX`.
+    ShapeOverflow {
+        /// The shape that was asked for.
+        shape: Vec<usize>,
+    },
+    /// The allocator could not provide `bytes` bytes.
+    OutOfMemory {
+        /// Size of the failed allocation.
+        bytes: usize,
+    },
+    /// A buffer of `len` elements cannot be viewed with `shape`.
+    ShapeDataMismatch {
+        /// The requested shape.
+        shape: Vec<usize>,
+        /// The number of elements supplied.
+        len: usize,
+    },
+    /// Two tensors that must have the same shape do not.
+    ShapeMismatch {
+        /// The operation that compared them.
+        op: &'static str,
+        /// Shape of the tensor operated on.
+        left: Vec<usize>,
+        /// Shape of the other operand.
+        right: Vec<usize>,
+    },
+    /// An index has the wrong number of coordinates for the tensor.
+    IndexRank {
+        /// Coordinates given.
+        given: usize,
+        /// Dimensions of the tensor.
+        dims: usize,
+    },
+    /// A coordinate is past the end of its dimension.
+    IndexOutOfRange {
+        /// The coordinate.
+        index: usize,
+        /// The dimension it indexes.
+        dim: usize,
+        /// The size of that dimension.
+        size: usize,
+    },
+    /// An operation needs at least one dimension and got a 0-d tensor.
+    ZeroDim {
+        /// The operation.
+        op: &'static str,
+    },
+    /// A row range `start..end` is not inside `0..=size` or is reversed.
+    RangeOutOfBounds {
+        /// Start of the range.
+        start: usize,
+        /// End of the range.
+        end: usize,
+        /// Size of the dimension.
+        size: usize,
+    },
+    /// A uniform bound is not a finite `f32` (PyTorch: `from is out of bounds for float`).
+    UniformBoundOutOfRange {
+        /// `"from"` or `"to"`.
+        which: &'static str,
+        /// The offending value.
+        value: f64,
+    },
+    /// `from > to` in a uniform fill.
+    UniformRange {
+        /// Lower bound.
+        from: f64,
+        /// Upper bound.
+        to: f64,
+    },
+    /// `to - from` overflows `f32`.
+    UniformWidth {
+        /// Lower bound.
+        from: f64,
+        /// Upper bound.
+        to: f64,
+    },
+    /// The standard deviation of a normal fill is negative, NaN or infinite.
+    NormalStd {
+        /// The offending value.
+        std: f64,
+    },
+    /// The mean of a normal fill is not a finite `f32`.
+    NormalMean {
+        /// The offending value.
+        mean: f64,
+    },
+    /// Some normal sample would overflow `f32`: `|mean| + 6.56·std` is too large.
+    NormalRange {
+        /// The mean.
+        mean: f64,
+        /// The standard deviation.
+        std: f64,
+    },
+    /// A fill value is not representable: a constant that overflows `f32`.
+    ConstantOutOfRange {
+        /// The offending value.
+        value: f64,
+    },
+    /// A threshold for masking is NaN.
+    Threshold {
+        /// The offending value.
+        threshold: f64,
+    },
+    /// A file or byte string is not in the expected format.
+    Format {
+        /// The format (`npy`, `safetensors`).
+        format: &'static str,
+        /// What is wrong, naming the offending value.
+        reason: String,
+    },
+    /// An I/O operation failed.
+    Io {
+        /// The kind of failure.
+        kind: std::io::ErrorKind,
+        /// The operating system's message.
+        message: String,
+    },
+    /// A kernel instruction set was requested that this CPU does not have.
+    IsaUnsupported {
+        /// Name of the instruction set.
+        isa: &'static str,
+    },
+}
+
+/// `Result` with [`Error`] as the error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::ShapeOverflow { shape } => {
+                write!(f, "shape {shape:?} has too many elements to allocate")
+            }
+            Error::OutOfMemory { bytes } => {
+                write!(f, "not enough memory: you tried to allocate {bytes} bytes")
+            }
+            Error::ShapeDataMismatch { shape, len } => {
+                write!(f, "shape '{shape:?}' is invalid for input of size {len}")
+            }
+            Error::ShapeMismatch { op, left, right } => write!(
+                f,
+                "{op}: the shape of the other tensor {right:?} must match the shape {left:?}"
+            ),
+            Error::IndexRank { given, dims } => write!(
+                f,
+                "too many or too few indices: {given} given for a tensor of dimension {dims}"
+            ),
+            Error::IndexOutOfRange { index, dim, size } => write!(
+                f,
+                "index {index} is out of bounds for dimension {dim} with size {size}"
+            ),
+            Error::ZeroDim { op } => write!(f, "{op}: a 0-d tensor has no dimension to index"),
+            Error::RangeOutOfBounds { start, end, size } => write!(
+                f,
+                "range {start}..{end} is out of bounds for dimension 0 with size {size}"
+            ),
+            Error::UniformBoundOutOfRange { which, value } => write!(
+                f,
+                "{which} is out of bounds for float: {which}={}",
+                fmt_g(*value)
+            ),
+            Error::UniformRange { from, to } => write!(
+                f,
+                "uniform_ expects to return a [from, to) range, but found from={} > to={}",
+                fmt_g(*from),
+                fmt_g(*to)
+            ),
+            Error::UniformWidth { from, to } => write!(
+                f,
+                "uniform_ expects to-from <= std::numeric_limits<float>::max(), but found to={} \
+                 and from={} which result in to-from to exceed the limit",
+                fmt_g(*to),
+                fmt_g(*from)
+            ),
+            Error::NormalStd { std } => write!(
+                f,
+                "normal expects std >= 0.0 and finite, but found std {}",
+                fmt_g(*std)
+            ),
+            Error::NormalMean { mean } => write!(
+                f,
+                "normal expects a finite mean that fits in float, but found mean {}",
+                fmt_g(*mean)
+            ),
+            Error::NormalRange { mean, std } => write!(
+                f,
+                "normal expects |mean| + 6.56*std to fit in float, but found mean {} and std {}",
+                fmt_g(*mean),
+                fmt_g(*std)
+            ),
+            Error::ConstantOutOfRange { value } => write!(
+                f,
+                "value cannot be converted to type float without overflow: {}",
+                fmt_g(*value)
+            ),
+            Error::Threshold { threshold } => write!(
+                f,
+                "threshold mask expects a threshold that is not NaN, but found threshold {}",
+                fmt_g(*threshold)
+            ),
+            Error::Format { format, reason } => write!(f, "invalid {format} data: {reason}"),
+            Error::Io { message, .. } => write!(f, "{message}"),
+            Error::IsaUnsupported { isa } => {
+                write!(f, "the instruction set {isa} is not supported by this CPU")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Error {
+        Error::Io {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Formats a double the way C++'s `std::ostream` does by default (`%g` with
+/// six significant digits), which is how PyTorch's C++ checks print numbers:
+/// `2`, `0.5`, `-1`, `1e-05`, `3e+38`, `nan`, `inf`.
+pub(crate) fn fmt_g(v: f64) -> String {
+    const PRECISION: i32 = 6;
+    if v.is_nan() {
+        return "nan".to_string();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "inf" } else { "-inf" }.to_string();
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0" } else { "0" }.to_string();
+    }
+    // Round to six significant digits first: the exponent after rounding
+    // decides between fixed and scientific notation, as in C.
+    let sci = format!("{:.*e}", (PRECISION - 1) as usize, v);
+    let (mantissa, exp) = sci.split_once('e').expect("`{:e}` output has an exponent");
+    let exp: i32 = exp.parse().expect("`{:e}` exponent is an integer");
+    if !(-4..PRECISION).contains(&exp) {
+        let mantissa = trim_fraction_zeros(mantissa);
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exp.abs())
+    } else {
+        let decimals = (PRECISION - 1 - exp).max(0) as usize;
+        trim_fraction_zeros(&format!("{v:.decimals$}")).to_string()
+    }
+}
+
+fn trim_fraction_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fmt_g_matches_cpp_ostream() {
+        let cases: &[(f64, &str)] = &[
+            (2.0, "2"),
+            (-1.0, "-1"),
+            (0.5, "0.5"),
+            (0.1, "0.1"),
+            (1e-5, "1e-05"),
+            (0.0001, "0.0001"),
+            (3e38, "3e+38"),
+            (123456.0, "123456"),
+            (1234567.0, "1.23457e+06"),
+            (999999.5, "1e+06"),
+            (f64::NAN, "nan"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (1.0 / 3.0, "0.333333"),
+            (f32::MAX as f64, "3.40282e+38"),
+        ];
+        for &(v, want) in cases {
+            assert_eq!(fmt_g(v), want, "fmt_g({v:?})");
+        }
+    }
+
+    #[test]
+    fn messages_name_the_value() {
+        let e = Error::UniformRange { from: 2.0, to: 1.0 };
+        assert_eq!(
+            e.to_string(),
+            "uniform_ expects to return a [from, to) range, but found from=2 > to=1"
+        );
+        let e = Error::NormalStd { std: -1.0 };
+        assert_eq!(
+            e.to_string(),
+            "normal expects std >= 0.0 and finite, but found std -1"
+        );
+    }
+}

@@ -1,0 +1,590 @@
+//! The kernels, written once over [`Backend`].
+//!
+//! Everything here is `#[inline(always)]` and generic, and becomes real code
+//! only inside a per-ISA entry point (`avx2.rs`) or the scalar dispatch
+//! (`mod.rs`). The element layout of a stream is described in
+//! [`crate::rng`]; this module turns the 16 random 32-bit words of one step
+//! into 16 output values.
+//!
+//! # Uniform, `U[a, b)`
+//! Each 32-bit word `x` gives `u = (x >> 8) · 2⁻²⁴`, one of the 2²⁴ equally
+//! spaced values in `[0, 1 − 2⁻²⁴]` (the 24-bit method), and the output is
+//! `min(fma(x >> 8, (b − a)·2⁻²⁴, a), pred(b))`, where `pred(b)` is the largest
+//! `f32` below `b`: rounding can never produce `b` itself. Slot `j` of a step
+//! uses word `j` (lanes 0–3 for slots 0–7, lanes 4–7 for slots 8–15, low half
+//! of each `u64` first).
+//!
+//! # Normal, Box–Muller
+//! Slot `j < 8` and slot `j + 8` are the pair made from word `j` of the first
+//! vector (`w1`) and word `j` of the second (`w2`):
+//! * `u1 = F · 2⁻³¹` with `F = float((w1 >> 1) | 1)`: the midpoints of a
+//!   30-bit grid on `(0, 1]`, rounded to `f32`; never 0, so the logarithm is
+//!   finite, and the largest radius is `√(62 ln 2) ≈ 6.5555`;
+//! * `r = √(−2 ln u1)`;
+//! * `φ = 2πf + π/4` with `f = (((w2 >> 8) & (2²² − 1)) − 2²¹) · 2⁻²⁴`, a
+//!   22-bit angle in `[0, π/2)`;
+//! * output `j` is `±r cos φ` with the sign from bit 31 of `w2`, output `j + 8`
+//!   is `±r sin φ` with the sign from bit 30. Independent random reflections of
+//!   a uniform angle in the first quadrant make a uniform angle on the whole
+//!   circle, so the pair is two independent standard normals;
+//! * then `mean + std · z`, computed as `fma(r, ±cos φ · std, mean)`.
+//!
+//! `ln`, `sin` and `cos` are this module's own: `−2 ln` reduces to a mantissa
+//! in `[⅔, 4/3)` with integer operations and a degree-9 polynomial;
+//! `sin 2πf` and `cos 2πf` (`|f| ≤ ⅛`) are polynomials of degree 7 and 6 in
+//! `f`, and `cos φ = (cos 2πf − sin 2πf)/√2`, `sin φ = (cos 2πf + sin 2πf)/√2`. The coefficients come from `scripts/fit_coefficients.py`.
+//! Their errors against `f64`, measured over every input the kernels can
+//! produce (the tests below), are documented on each function; the whole
+//! transform is within 1e-6 (absolute; 9.7e-7 measured) of the same formula
+//! evaluated in `f64` on the same inputs (test `box_muller_accuracy`).
+//!
+//! # Speed
+//! The transform is one long dependency chain (about 50 cycles), so the fill
+//! loop draws the words of [`BATCH`] steps first (the generator states leave
+//! the registers) and transforms two steps at a time in lockstep ([`X2`]).
+
+use std::mem::MaybeUninit;
+
+use super::vector::{Backend, Simd, WIDTH, X2};
+use crate::rng::{BLOCK, STEP, Stream};
+
+/// 2⁻²⁴.
+const TWO_M24: f32 = 1.0 / 16_777_216.0;
+
+/// Steps whose random words are drawn ahead of their transform (even).
+const BATCH: usize = 8;
+
+/// Turns the random words of one step into [`STEP`] output values.
+pub(crate) trait Sampler: Sync {
+    /// The 16 values of one step (slots 0..8, then 8..16).
+    fn step<B: Backend>(&self, b: B, words: [B::I; 2]) -> [B::F; 2];
+
+    /// Two consecutive steps. Samplers with long dependency chains override
+    /// this to interleave them (see [`X2`]); the values must equal two calls
+    /// of [`step`](Self::step).
+    #[inline(always)]
+    fn step2<B: Backend>(&self, b: B, first: [B::I; 2], second: [B::I; 2]) -> [[B::F; 2]; 2] {
+        [self.step(b, first), self.step(b, second)]
+    }
+}
+
+/// `U[a, b)` parameters, prepared by [`crate::distributions::Uniform`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UniformSampler {
+    /// Lower bound.
+    pub(crate) a: f32,
+    /// `(b − a) · 2⁻²⁴`.
+    pub(crate) scale: f32,
+    /// The largest `f32` below `b`.
+    pub(crate) below_b: f32,
+}
+
+impl UniformSampler {
+    #[inline(always)]
+    fn one<B: Backend>(&self, b: B, w: B::I) -> B::F {
+        let k = b.i_to_f(b.shr::<8>(w));
+        b.min(
+            b.fma(k, b.splat(self.scale), b.splat(self.a)),
+            b.splat(self.below_b),
+        )
+    }
+}
+
+impl Sampler for UniformSampler {
+    #[inline(always)]
+    fn step<B: Backend>(&self, b: B, words: [B::I; 2]) -> [B::F; 2] {
+        // (No closures on hot paths: see `avx2::rng_next`.)
+        [self.one(b, words[0]), self.one(b, words[1])]
+    }
+}
+
+/// `N(mean, std²)` parameters, prepared by [`crate::distributions::Normal`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NormalSampler {
+    pub(crate) mean: f32,
+    pub(crate) std: f32,
+}
+
+impl Sampler for NormalSampler {
+    #[inline(always)]
+    fn step<B: Backend>(&self, b: B, words: [B::I; 2]) -> [B::F; 2] {
+        box_muller(b, words, self.mean, self.std)
+    }
+
+    #[inline(always)]
+    fn step2<B: Backend>(&self, b: B, first: [B::I; 2], second: [B::I; 2]) -> [[B::F; 2]; 2] {
+        let x2 = X2(b);
+        let words = [[first[0], second[0]], [first[1], second[1]]];
+        let [z0, z1] = box_muller(x2, words, self.mean, self.std);
+        [[z0[0], z1[0]], [z0[1], z1[1]]]
+    }
+}
+
+/// Sixteen normals from one step (module docs): `mean + std · z`.
+#[inline(always)]
+pub(crate) fn box_muller<S: Simd>(s: S, [w1, w2]: [S::I; 2], mean: f32, std: f32) -> [S::F; 2] {
+    // Radius: u1 = F · 2⁻³¹ with F = float((w1 >> 1) | 1): the midpoints
+    // (m + ½) · 2⁻³⁰ of a 30-bit grid, never 0.
+    let f = s.i_to_f(s.or(s.shr::<1>(w1), s.splat_i(1)));
+    let radius = s.sqrt(neg2_ln(s, f, 31));
+    // Angle: φ = 2πf + π/4 in [0, π/2) with f in [−⅛, ⅛) from 22 bits, so
+    // cos φ = (cos 2πf − sin 2πf)/√2 and sin φ = (cos 2πf + sin 2πf)/√2.
+    let j = s.sub_i(
+        s.and(s.shr::<8>(w2), s.splat_i(0x3f_ffff)),
+        s.splat_i(1 << 21),
+    );
+    let [sin_f, cos_f] = sin_cos_2pi(s, s.mul(s.i_to_f(j), s.splat(TWO_M24)));
+    let scale = s.splat(std * std::f32::consts::FRAC_1_SQRT_2);
+    // Random signs from bits 31 and 30 reflect φ into all four quadrants.
+    let sign = s.splat_i(i32::MIN);
+    let sign0 = s.and(w2, sign);
+    let sign1 = s.and(s.shl::<1>(w2), sign);
+    let c = s.bitcast_f(s.xor(s.bitcast_i(s.mul(s.sub(cos_f, sin_f), scale)), sign0));
+    let d = s.bitcast_f(s.xor(s.bitcast_i(s.mul(s.add(cos_f, sin_f), scale)), sign1));
+    let mean = s.splat(mean);
+    [s.fma(radius, c, mean), s.fma(radius, d, mean)]
+}
+
+/// `R(t)` of `ln(1 + t) = t + t² R(t)` on `[−⅓, ⅓)` (f32 bits, `R(0)` first;
+/// `scripts/fit_coefficients.py`).
+const LN_R: [u32; 8] = [
+    0xbeffffea, 0x3eaaaa98, 0xbe800a63, 0x3e4cdee6, 0xbe281610, 0x3e0ffbd9, 0xbe1da12f, 0x3e0c89cc,
+];
+
+/// `Q(x) = −R(−x/2)/2`, so that `−2 ln(1 + t) = x + x² Q(x)` for `x = −2t`:
+/// `q_j = r_j · (−1)^(j+1) · 2^−(j+1)`, an exact rescaling of [`LN_R`].
+const LN_Q: [f32; 8] = {
+    let mut q = [0.0f32; 8];
+    let mut j = 0;
+    let mut scale = -0.5f32;
+    while j < 8 {
+        q[j] = f32::from_bits(LN_R[j]) * scale;
+        scale *= -0.5;
+        j += 1;
+    }
+    q
+};
+
+/// `S(f²)` of `sin 2πf = f S(f²)` on `|f| ≤ ⅛`.
+const SIN_S: [f32; 4] = [
+    f32::from_bits(0x40c90fdb),
+    f32::from_bits(0xc2255dde),
+    f32::from_bits(0x42a32fc7),
+    f32::from_bits(0xc296dc74),
+];
+/// `C(f²)` of `cos 2πf = C(f²)` on `|f| ≤ ⅛`.
+const COS_C: [f32; 4] = [
+    f32::from_bits(0x3f800000),
+    f32::from_bits(0xc19de9cb),
+    f32::from_bits(0x4281d7eb),
+    f32::from_bits(0xc2a73625),
+];
+
+/// `c[0] + c[1] x + … + c[N-1] x^(N-1)` by Estrin's scheme: pairs
+/// `c[2k] + c[2k+1] x`, then pairs of pairs with `x²`, `x⁴`, … The dependency
+/// chain is `log₂ N` FMAs long instead of `N − 1` (Horner), which is what
+/// limits these kernels. `x2` is `x * x`, which callers have already.
+#[inline(always)]
+fn poly<S: Simd, const N: usize>(s: S, c: &[f32; N], x: S::F, x2: S::F) -> S::F {
+    // Level 0: the pairs; each level halves the number of terms. N <= 8.
+    let mut terms = [s.splat(0.0); 4];
+    let mut n = 0;
+    let mut i = 0;
+    while i < N {
+        let lo = s.splat(c[i]);
+        terms[n] = if i + 1 < N {
+            s.fma(s.splat(c[i + 1]), x, lo)
+        } else {
+            lo
+        };
+        n += 1;
+        i += 2;
+    }
+    let mut power = x2;
+    while n > 1 {
+        let mut m = 0;
+        let mut j = 0;
+        while j < n {
+            terms[m] = if j + 1 < n {
+                s.fma(terms[j + 1], power, terms[j])
+            } else {
+                terms[j]
+            };
+            m += 1;
+            j += 2;
+        }
+        n = m;
+        if n > 1 {
+            power = s.mul(power, power);
+        }
+    }
+    terms[0]
+}
+
+/// `−2 ln(x · 2^−k)` for positive, normal, finite `x` (the squared radius
+/// of Box–Muller, with `x · 2^−k` in `(0, 1]`).
+///
+/// `x · 2^−k = m · 2^e` with `m` in `[⅔, 4/3)`, found with integer operations
+/// on the bits (subtract the bits of ⅔ and `k` from the exponent, shift, add
+/// back), so `x · 2^−k` is never formed. With `t = 2 − 2m` (exact),
+/// `−2 ln m = t + t² Q(t)`, and the result is `fma(t², Q(t), fma(e, −2 ln 2, t))`
+/// (the exponent term joins off the critical path).
+///
+/// Error against `f64`: at most 1.2 ulp of the result over every `f32` in
+/// `[2⁻³¹, 1]` (test `neg2_ln_accuracy`), and never negative there.
+#[inline(always)]
+pub(crate) fn neg2_ln<S: Simd>(s: S, x: S::F, k: i32) -> S::F {
+    const TWO_THIRDS: i32 = 0x3f2a_aaab;
+    let i = s.sub_i(s.bitcast_i(x), s.splat_i(TWO_THIRDS + (k << 23)));
+    let e = s.i_to_f(s.sra::<23>(i));
+    let m = s.bitcast_f(s.add_i(s.and(i, s.splat_i(0x007f_ffff)), s.splat_i(TWO_THIRDS)));
+    let t = s.fma(m, s.splat(-2.0), s.splat(2.0));
+    let t2 = s.mul(t, t);
+    let linear = s.fma(e, s.splat(-2.0 * std::f32::consts::LN_2), t);
+    s.fma(t2, poly(s, &LN_Q, t, t2), linear)
+}
+
+/// `[sin 2πf, cos 2πf]` for `|f| ≤ ⅛`.
+///
+/// Error against `f64` over the 2²² values `f = j · 2⁻²⁴` the kernel uses: at
+/// most 1.2e-7 absolute (test `sin_cos_accuracy`).
+#[inline(always)]
+pub(crate) fn sin_cos_2pi<S: Simd>(s: S, f: S::F) -> [S::F; 2] {
+    let f2 = s.mul(f, f);
+    let f4 = s.mul(f2, f2);
+    [s.mul(f, poly(s, &SIN_S, f2, f4)), poly(s, &COS_C, f2, f4)]
+}
+
+/// Views an initialized slice as write-only slots.
+#[inline(always)]
+pub(crate) fn as_uninit(s: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`; callers only ever
+    // write initialized `f32` values through the result, so `s` stays
+    // initialized.
+    unsafe { &mut *(s as *mut [f32] as *mut [MaybeUninit<f32>]) }
+}
+
+/// How the kernels write their output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stores {
+    /// Ordinary stores: the output stays in cache for whoever reads it next.
+    Cached,
+    /// Non-temporal stores where the destination is 32-byte aligned: for
+    /// outputs larger than the last-level cache, they skip the read for
+    /// ownership and halve the memory traffic. Same values either way.
+    Streaming,
+}
+
+/// Writes eight values.
+#[inline(always)]
+fn store8<B: Backend>(b: B, dst: &mut [MaybeUninit<f32>], v: B::F, nt: bool) {
+    let dst: &mut [MaybeUninit<f32>; WIDTH] = dst.try_into().expect("8 slots");
+    if nt {
+        b.store_stream(dst, v);
+    } else {
+        b.store(dst, v);
+    }
+}
+
+/// Writes the 16 values of one step to `dst`.
+#[inline(always)]
+fn store_step<B: Backend>(b: B, dst: &mut [MaybeUninit<f32>], [v0, v1]: [B::F; 2], nt: bool) {
+    let (lo, hi) = dst.split_at_mut(WIDTH);
+    store8(b, lo, v0, nt);
+    store8(b, hi, v1, nt);
+}
+
+/// Whether streaming stores may be used for `out` (32-byte aligned start).
+#[inline(always)]
+fn use_streaming(stores: Stores, out: &[MaybeUninit<f32>]) -> bool {
+    stores == Stores::Streaming && (out.as_ptr() as usize).is_multiple_of(32)
+}
+
+/// Fills `out` with elements `[offset, offset + out.len())` of `stream`.
+#[inline(always)]
+pub(crate) fn fill_range<B: Backend, S: Sampler>(
+    b: B,
+    sampler: &S,
+    stream: Stream,
+    offset: u64,
+    mut out: &mut [MaybeUninit<f32>],
+    stores: Stores,
+) {
+    let mut pos = offset;
+    while !out.is_empty() {
+        let within = (pos % BLOCK as u64) as usize;
+        let n = (BLOCK - within).min(out.len());
+        let (segment, rest) = out.split_at_mut(n);
+        fill_segment(
+            b,
+            sampler,
+            stream,
+            pos / BLOCK as u64,
+            within,
+            segment,
+            stores,
+        );
+        pos += n as u64;
+        out = rest;
+    }
+}
+
+/// Fills `out` with elements `within..within + out.len()` of block `block`.
+#[inline(always)]
+fn fill_segment<B: Backend, S: Sampler>(
+    b: B,
+    sampler: &S,
+    stream: Stream,
+    block: u64,
+    within: usize,
+    mut out: &mut [MaybeUninit<f32>],
+    stores: Stores,
+) {
+    debug_assert!(within + out.len() <= BLOCK);
+    let mut rng = b.rng_new(&stream.block_states(block));
+    for _ in 0..within / STEP {
+        b.rng_next(&mut rng);
+    }
+    let mut spill = [MaybeUninit::<f32>::uninit(); STEP];
+    let slot = within % STEP;
+    if slot != 0 {
+        store_step(b, &mut spill, sampler.step(b, b.rng_next(&mut rng)), false);
+        let take = (STEP - slot).min(out.len());
+        let (head, rest) = out.split_at_mut(take);
+        head.copy_from_slice(&spill[slot..slot + take]);
+        out = rest;
+    }
+    let nt = use_streaming(stores, out);
+    // Draw the words of BATCH steps first, then transform them: the eight
+    // generator states then need no registers while the transform runs.
+    let (batches, rest) = out.as_chunks_mut::<{ BATCH * STEP }>();
+    for dst in batches {
+        let mut words = [b.rng_next(&mut rng); BATCH];
+        for w in &mut words[1..] {
+            *w = b.rng_next(&mut rng);
+        }
+        let (pairs, _) = dst.as_chunks_mut::<{ 2 * STEP }>();
+        for (k, pair) in pairs.iter_mut().enumerate() {
+            let [v0, v1] = sampler.step2(b, words[2 * k], words[2 * k + 1]);
+            let (d0, d1) = pair.split_at_mut(STEP);
+            store_step(b, d0, v0, nt);
+            store_step(b, d1, v1, nt);
+        }
+    }
+    let (steps, tail) = rest.as_chunks_mut::<STEP>();
+    for dst in steps {
+        store_step(b, dst, sampler.step(b, b.rng_next(&mut rng)), nt);
+    }
+    if nt {
+        b.fence();
+    }
+    if !tail.is_empty() {
+        store_step(b, &mut spill, sampler.step(b, b.rng_next(&mut rng)), false);
+        let n = tail.len();
+        tail.copy_from_slice(&spill[..n]);
+    }
+}
+
+/// `w = w` if `!(|w| < t)`, else `w · 0` (a zero with `w`'s sign): the result
+/// of PyTorch's `w *= (w.abs() >= t)` for every `w`, NaN and ±∞ included.
+#[inline(always)]
+pub(crate) fn threshold_mask<B: Backend>(b: B, data: &mut [f32], threshold: f32) {
+    let (chunks, tail) = data.as_chunks_mut::<WIDTH>();
+    for c in chunks {
+        let v = mask_one(b, b.load(c), threshold);
+        let slots: &mut [MaybeUninit<f32>; WIDTH] = as_uninit(c).try_into().expect("8");
+        b.store(slots, v);
+    }
+    if !tail.is_empty() {
+        let mut padded = [0.0f32; WIDTH];
+        padded[..tail.len()].copy_from_slice(tail);
+        let v = mask_one(b, b.load(&padded), threshold);
+        let mut out = [MaybeUninit::<f32>::uninit(); WIDTH];
+        b.store(&mut out, v);
+        for (d, s) in tail.iter_mut().zip(&out) {
+            // SAFETY: `b.store` just wrote all eight slots of `out`.
+            *d = unsafe { s.assume_init() };
+        }
+    }
+}
+
+#[inline(always)]
+fn mask_one<B: Backend>(b: B, w: B::F, threshold: f32) -> B::F {
+    let magnitude = b.splat_i(0x7fff_ffff);
+    let small = b.lt(
+        b.bitcast_f(b.and(b.bitcast_i(w), magnitude)),
+        b.splat(threshold),
+    );
+    b.bitcast_f(b.and_not(b.bitcast_i(w), b.and(small, magnitude)))
+}
+
+/// Writes `value` to every slot of `out`.
+#[inline(always)]
+pub(crate) fn constant<B: Backend>(b: B, out: &mut [MaybeUninit<f32>], value: f32, stores: Stores) {
+    let v = b.splat(value);
+    // Align the destination for streaming stores with a short scalar head.
+    let head = out.as_ptr().align_offset(32).min(out.len());
+    let (first, out) = out.split_at_mut(head);
+    for d in first {
+        d.write(value);
+    }
+    let nt = use_streaming(stores, out);
+    let (chunks, tail) = out.as_chunks_mut::<WIDTH>();
+    for c in chunks {
+        store8(b, c, v, nt);
+    }
+    if nt {
+        b.fence();
+    }
+    for d in tail {
+        d.write(value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::scalar::Scalar;
+    use super::*;
+
+    /// 2⁻³¹.
+    const TWO_M31: f32 = 1.0 / 2_147_483_648.0;
+
+    fn ulps(got: f32, want: f64) -> f64 {
+        let w = want as f32;
+        let ulp = (f32::from_bits(w.abs().to_bits() + 1) - w.abs()) as f64;
+        (got as f64 - want).abs() / ulp
+    }
+
+    fn neg2_ln1(x: f32) -> f32 {
+        neg2_ln(Scalar, [x; 8], 0)[0]
+    }
+
+    /// Every `f32` in `[2⁻³¹, 1]` (about 2.6e8 values) in release builds, a
+    /// stride through them in debug builds.
+    #[test]
+    fn neg2_ln_accuracy() {
+        let lo = TWO_M31.to_bits();
+        let hi = 1.0f32.to_bits();
+        let stride = if cfg!(debug_assertions) { 997 } else { 1 };
+        let mut worst = (0.0f64, 0.0f32);
+        let mut bits = lo;
+        while bits <= hi {
+            let x = f32::from_bits(bits);
+            let got = neg2_ln1(x);
+            assert!(got >= 0.0, "-2 ln({x:e}) = {got:e} < 0");
+            let e = ulps(got, -2.0 * (x as f64).ln());
+            if x != 1.0 && e > worst.0 {
+                worst = (e, x);
+            }
+            bits += stride;
+        }
+        assert_eq!(neg2_ln1(1.0), 0.0);
+        eprintln!("-2 ln: worst {} ulp at {:e}", worst.0, worst.1);
+        assert!(worst.0 <= 1.2, "-2 ln: {} ulp at {:e}", worst.0, worst.1);
+    }
+
+    /// All 2²² values `f = j · 2⁻²⁴` the Box–Muller angle can take.
+    #[test]
+    fn sin_cos_accuracy() {
+        let stride = if cfg!(debug_assertions) { 101 } else { 1 };
+        let mut worst_abs = 0.0f64;
+        let mut j = -(1i32 << 21);
+        while j < 1 << 21 {
+            let f = j as f32 * TWO_M24;
+            let [s, c] = sin_cos_2pi(Scalar, [f; 8]);
+            let angle = std::f64::consts::TAU * f as f64;
+            worst_abs = worst_abs
+                .max((s[0] as f64 - angle.sin()).abs())
+                .max((c[0] as f64 - angle.cos()).abs());
+            assert!(s[0].abs() <= 1.0 && c[0].abs() <= 1.0);
+            j += stride;
+        }
+        eprintln!("sin/cos: worst absolute error {worst_abs:e}");
+        assert!(worst_abs <= 1.3e-7, "sin/cos: {worst_abs:e}");
+        let [s, c] = sin_cos_2pi(Scalar, [0.0; 8]);
+        assert_eq!((s[0], c[0]), (0.0, 1.0));
+    }
+
+    /// The whole transform against the same formula in `f64`, over 2²² pairs
+    /// of random words and the extreme words.
+    #[test]
+    fn box_muller_accuracy() {
+        use rand_xoshiro::Xoshiro256PlusPlus;
+        use rand_xoshiro::rand_core::{Rng, SeedableRng};
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+        let n = if cfg!(debug_assertions) {
+            1 << 14
+        } else {
+            1 << 22
+        };
+        let mut worst = 0.0f64;
+        let mut max_z = 0.0f32;
+        for k in 0..n / 8 {
+            let mut w1: [u32; 8] = std::array::from_fn(|_| rng.next_u32());
+            let mut w2: [u32; 8] = std::array::from_fn(|_| rng.next_u32());
+            if k == 0 {
+                (w1[0], w2[0]) = (0, 0); // u1 = 2^-31, φ = 0: the largest z
+                w1[1] = u32::MAX; // u1 = 1, radius 0
+            }
+            let [c, s] = box_muller(Scalar, [w1, w2], 0.0, 1.0);
+            for j in 0..8 {
+                // The same f32 inputs (their quantization is part of the
+                // transform), then everything else in f64.
+                let u1 = ((w1[j] >> 1) | 1) as f32 as f64 / (1u64 << 31) as f64;
+                let f = (((w2[j] >> 8) & 0x3f_ffff) as f64 - (1 << 21) as f64) / (1 << 24) as f64;
+                let r = (-2.0 * u1.ln()).sqrt();
+                let phi = std::f64::consts::TAU * f + std::f64::consts::FRAC_PI_4;
+                let sign0 = if w2[j] >> 31 == 1 { -1.0 } else { 1.0 };
+                let sign1 = if (w2[j] >> 30) & 1 == 1 { -1.0 } else { 1.0 };
+                worst = worst
+                    .max((c[j] as f64 - sign0 * r * phi.cos()).abs())
+                    .max((s[j] as f64 - sign1 * r * phi.sin()).abs());
+                max_z = max_z.max(c[j].abs()).max(s[j].abs());
+            }
+        }
+        eprintln!("box-muller: worst absolute error {worst:e}, max |z| {max_z}");
+        assert!(worst <= 1e-6, "box-muller: {worst:e}");
+        assert!(
+            max_z > 6.555,
+            "the extreme word pair reaches the largest radius"
+        );
+        assert!((max_z as f64) <= crate::distributions::NORMAL_MAX_ABS_Z);
+    }
+
+    #[test]
+    fn mask_matches_pytorch_semantics() {
+        let mut v = [
+            -6.0,
+            -5.0,
+            -4.9,
+            -0.0,
+            0.0,
+            4.9,
+            5.0,
+            6.0,
+            f32::NAN,
+            f32::INFINITY,
+            -f32::INFINITY,
+        ];
+        threshold_mask(Scalar, &mut v, 5.0);
+        let want = [
+            -6.0,
+            -5.0,
+            -0.0,
+            -0.0,
+            0.0,
+            0.0,
+            5.0,
+            6.0,
+            f32::NAN,
+            f32::INFINITY,
+            -f32::INFINITY,
+        ];
+        for (g, w) in v.iter().zip(want) {
+            assert!(
+                g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+                "{g} vs {w}"
+            );
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! Hand-vectorized, parallel fill kernels with run-time dispatch.
+//!
+//! # Instruction sets
+//! Each kernel is written once over a small vector trait and compiled for
+//! every instruction set in [`Isa`]: AVX2+FMA (x86-64, detected at run time)
+//! and a portable scalar path that gives **the same bits**. The CPU is checked
+//! once per process; [`Kernels::active`] is what the rest of the crate uses.
+//! Setting the environment variable `NNINIT_ISA=scalar` (or `avx2`) before the
+//! first fill forces a path; [`Kernels::new`] picks one explicitly.
+//!
+//! # Parallelism
+//! Fills run on rayon's current thread pool over fixed blocks of
+//! [`BLOCK`](crate::rng::BLOCK) elements. Outputs of at most
+//! [`INLINE_MAX`] elements run on the calling thread with no pool overhead.
+//! Because every block is seeded from its index, the output does not depend on
+//! the number of threads (see [`crate::rng`]).
+//!
+//! # What the kernels compute
+//! See [`crate::distributions`] for the samplers (uniform, normal) and
+//! [`Kernels::threshold_mask`] / [`Kernels::fill_constant`] for the rest.
+
+use std::mem::MaybeUninit;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::rng::{BLOCK, Stream};
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+pub(crate) mod math;
+mod scalar;
+mod vector;
+
+use scalar::Scalar;
+
+/// Outputs up to this many elements are filled on the calling thread.
+pub const INLINE_MAX: usize = 4 * BLOCK;
+
+/// Outputs of at least this many elements (16 MiB, past any last-level cache
+/// share this crate can count on) are written with non-temporal stores.
+pub const STREAMING_MIN: usize = 1 << 22;
+
+fn stores_for(len: usize) -> math::Stores {
+    if len >= STREAMING_MIN {
+        math::Stores::Streaming
+    } else {
+        math::Stores::Cached
+    }
+}
+
+/// An instruction set the kernels are compiled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Isa {
+    /// Portable Rust; the reference implementation.
+    Scalar,
+    /// x86-64 AVX2 with FMA.
+    Avx2Fma,
+}
+
+impl Isa {
+    /// Every instruction set the kernels are compiled for, best last.
+    pub const ALL: [Isa; 2] = [Isa::Scalar, Isa::Avx2Fma];
+
+    /// The name used by `NNINIT_ISA` and in messages: `scalar` or `avx2`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2Fma => "avx2",
+        }
+    }
+
+    /// Whether this CPU can run it.
+    pub fn is_supported(self) -> bool {
+        Kernels::new(self).is_ok()
+    }
+
+    /// Every instruction set this CPU can run, best last.
+    pub fn supported() -> Vec<Isa> {
+        Isa::ALL.into_iter().filter(|i| i.is_supported()).collect()
+    }
+
+    /// The best instruction set this CPU can run (ignores `NNINIT_ISA`).
+    pub fn best() -> Isa {
+        *Isa::supported().last().expect("scalar is always supported")
+    }
+}
+
+impl FromStr for Isa {
+    type Err = String;
+
+    /// Parses `scalar` or `avx2` (ASCII case-insensitive).
+    fn from_str(s: &str) -> Result<Isa, String> {
+        Isa::ALL
+            .into_iter()
+            .find(|i| i.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown instruction set {s:?}, expected scalar or avx2"))
+    }
+}
+
+impl std::fmt::Display for Isa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A set of kernels this CPU is known to support.
+///
+/// The value proves the CPU check was done; it is `Copy` and free to pass
+/// around.
+///
+/// ```
+/// use nninit::kernels::{Isa, Kernels};
+/// let k = Kernels::new(Isa::Scalar).unwrap();
+/// let mut w = vec![-6.0, 1.0, 7.0];
+/// k.threshold_mask(&mut w, 5.0).unwrap();
+/// assert_eq!(w, [-6.0, 0.0, 7.0]);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Kernels(Backend);
+
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Scalar(Scalar),
+    #[cfg(target_arch = "x86_64")]
+    Avx2(avx2::Avx2),
+}
+
+static ACTIVE: OnceLock<Kernels> = OnceLock::new();
+
+impl Kernels {
+    /// The kernels for `isa`, or [`Error::IsaUnsupported`] if this CPU lacks it.
+    pub fn new(isa: Isa) -> Result<Kernels> {
+        match isa {
+            Isa::Scalar => Ok(Kernels(Backend::Scalar(Scalar))),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => avx2::Avx2::new()
+                .map(|t| Kernels(Backend::Avx2(t)))
+                .ok_or(Error::IsaUnsupported { isa: isa.name() }),
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx2Fma => Err(Error::IsaUnsupported { isa: isa.name() }),
+        }
+    }
+
+    /// The portable kernels.
+    pub fn scalar() -> Kernels {
+        Kernels(Backend::Scalar(Scalar))
+    }
+
+    /// The kernels every fill of the crate uses: `NNINIT_ISA` if set to a
+    /// supported instruction set, else the best one. Decided once, at the
+    /// first call. An unknown or unsupported `NNINIT_ISA` is reported once on
+    /// stderr and ignored (an unsupported one falls back to scalar).
+    pub fn active() -> Kernels {
+        *ACTIVE.get_or_init(|| {
+            let best = Kernels::new(Isa::best()).expect("best() is supported");
+            match std::env::var("NNINIT_ISA") {
+                Err(_) => best,
+                Ok(v) if v.is_empty() || v.eq_ignore_ascii_case("auto") => best,
+                Ok(v) => match v.parse::<Isa>() {
+                    Ok(isa) => Kernels::new(isa).unwrap_or_else(|e| {
+                        eprintln!("nninit: NNINIT_ISA={v}: {e}; using scalar");
+                        Kernels::scalar()
+                    }),
+                    Err(e) => {
+                        eprintln!("nninit: NNINIT_ISA: {e}; using {}", best.isa());
+                        best
+                    }
+                },
+            }
+        })
+    }
+
+    /// Which instruction set these kernels use.
+    pub fn isa(self) -> Isa {
+        match self.0 {
+            Backend::Scalar(_) => Isa::Scalar,
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx2(_) => Isa::Avx2Fma,
+        }
+    }
+
+    /// Writes `value` to every element of `out`, in parallel for large outputs.
+    pub fn fill_constant(self, out: &mut [f32], value: f32) {
+        self.fill_constant_uninit(math::as_uninit(out), value);
+    }
+
+    /// [`fill_constant`](Self::fill_constant) into uninitialized memory.
+    pub(crate) fn fill_constant_uninit(self, out: &mut [MaybeUninit<f32>], value: f32) {
+        let stores = stores_for(out.len());
+        par_blocks(0, out, |_, chunk| match self.0 {
+            Backend::Scalar(s) => math::constant(s, chunk, value, stores),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
+            Backend::Avx2(t) => unsafe { avx2::constant(t, chunk, value, stores) },
+        });
+    }
+
+    /// Zeroes every element with `|w| < threshold`, in place: exactly
+    /// PyTorch's `w *= (w.abs() >= threshold)`, so a zeroed negative element
+    /// becomes `-0.0`, and NaN and ±∞ stay. Parallel for large slices.
+    ///
+    /// A NaN threshold is an error ([`Error::Threshold`]).
+    pub fn threshold_mask(self, data: &mut [f32], threshold: f32) -> Result<()> {
+        if threshold.is_nan() {
+            return Err(Error::Threshold {
+                threshold: threshold as f64,
+            });
+        }
+        par_blocks(0, data, |_, chunk| match self.0 {
+            Backend::Scalar(s) => math::threshold_mask(s, chunk, threshold),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
+            Backend::Avx2(t) => unsafe { avx2::threshold_mask(t, chunk, threshold) },
+        });
+        Ok(())
+    }
+
+    /// Fills `out` with elements `[offset, offset + out.len())` of `stream`
+    /// drawn by `sampler`.
+    pub(crate) fn fill_sampler<S: math::Sampler>(
+        self,
+        sampler: &S,
+        stream: Stream,
+        offset: u64,
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        let stores = stores_for(out.len());
+        par_blocks(offset, out, |at, chunk| match self.0 {
+            Backend::Scalar(s) => math::fill_range(s, sampler, stream, at, chunk, stores),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
+            Backend::Avx2(t) => unsafe { avx2::fill(t, sampler, stream, at, chunk, stores) },
+        });
+    }
+}
+
+/// Runs `f(element offset, piece)` over `out`, cut at block boundaries of the
+/// virtual array that starts at element `offset`; in parallel on the current
+/// rayon pool when `out` is large, else inline.
+fn par_blocks<T, F>(offset: u64, out: &mut [T], f: F)
+where
+    T: Send,
+    F: Fn(u64, &mut [T]) + Sync,
+{
+    if out.len() <= INLINE_MAX || rayon::current_num_threads() == 1 {
+        f(offset, out);
+        return;
+    }
+    let misalignment = (offset % BLOCK as u64) as usize;
+    let head_len = ((BLOCK - misalignment) % BLOCK).min(out.len());
+    let (head, body) = out.split_at_mut(head_len);
+    let body_offset = offset + head_len as u64;
+    rayon::join(
+        || f(offset, head),
+        || {
+            body.par_chunks_mut(BLOCK)
+                .enumerate()
+                .for_each(|(i, chunk)| f(body_offset + (i * BLOCK) as u64, chunk))
+        },
+    );
+}
+
+/// Runs `f` over disjoint pieces of `data`, in parallel when it is large.
+pub(crate) fn par_chunks<T: Send>(data: &mut [T], f: impl Fn(&mut [T]) + Sync) {
+    par_blocks(0, data, |_, chunk| f(chunk));
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_xoshiro::Xoshiro256PlusPlus;
+    use rand_xoshiro::rand_core::{Rng, SeedableRng};
+
+    use super::*;
+    use crate::distributions::{Distribution, Normal, Uniform};
+    use crate::rng::STEP;
+
+    /// The 32-bit word behind slot `slot` of step `step` of `block`, straight
+    /// from `rand_xoshiro`: lane `slot / 2`, low half first.
+    fn word(stream: Stream, block: u64, step: usize, slot: usize) -> u32 {
+        let state = stream.lane_state(block, slot / 2);
+        let mut seed = [0u8; 32];
+        for (bytes, w) in seed.chunks_exact_mut(8).zip(state) {
+            bytes.copy_from_slice(&w.to_le_bytes());
+        }
+        let mut rng = Xoshiro256PlusPlus::from_seed(seed);
+        let mut x = 0;
+        for _ in 0..=step {
+            x = rng.next_u64();
+        }
+        if slot.is_multiple_of(2) {
+            x as u32
+        } else {
+            (x >> 32) as u32
+        }
+    }
+
+    const PROBES: [usize; 13] = [
+        0,
+        1,
+        7,
+        8,
+        9,
+        15,
+        16,
+        17,
+        1000,
+        BLOCK - 1,
+        BLOCK,
+        2 * BLOCK + 77,
+        3 * BLOCK + 99,
+    ];
+
+    #[test]
+    fn uniform_follows_the_documented_layout() {
+        let stream = Stream::from_key(123);
+        let (a, b) = (-2.0f32, 3.0f32);
+        let mut out = vec![0.0; 3 * BLOCK + 100];
+        Uniform::new(a as f64, b as f64)
+            .unwrap()
+            .fill_with(Kernels::active(), stream, 0, &mut out);
+        for i in PROBES {
+            let (block, within) = ((i / BLOCK) as u64, i % BLOCK);
+            let w = word(stream, block, within / STEP, within % STEP);
+            let want = ((w >> 8) as f32)
+                .mul_add((b - a) / 16_777_216.0, a)
+                .min(b.next_down());
+            assert_eq!(out[i].to_bits(), want.to_bits(), "element {i}");
+        }
+    }
+
+    #[test]
+    fn normal_follows_the_documented_layout() {
+        let stream = Stream::from_key(321);
+        let mut out = vec![0.0; 3 * BLOCK + 100];
+        Normal::new(0.0, 1.0)
+            .unwrap()
+            .fill_with(Kernels::active(), stream, 0, &mut out);
+        for i in PROBES {
+            let (block, within) = ((i / BLOCK) as u64, i % BLOCK);
+            let (step, slot) = (within / STEP, within % STEP);
+            let j = slot % 8;
+            let w1 = word(stream, block, step, j);
+            let w2 = word(stream, block, step, j + 8);
+            let u1 = ((w1 >> 1) | 1) as f32 as f64 / 2f64.powi(31);
+            let f = (((w2 >> 8) & 0x3f_ffff) as f64 - 2f64.powi(21)) / 2f64.powi(24);
+            let r = (-2.0 * u1.ln()).sqrt();
+            let phi = std::f64::consts::TAU * f + std::f64::consts::FRAC_PI_4;
+            let want = if slot < 8 {
+                if w2 >> 31 == 1 {
+                    -r * phi.cos()
+                } else {
+                    r * phi.cos()
+                }
+            } else if (w2 >> 30) & 1 == 1 {
+                -r * phi.sin()
+            } else {
+                r * phi.sin()
+            };
+            assert!(
+                (out[i] as f64 - want).abs() < 1e-6,
+                "element {i}: {} vs {want}",
+                out[i]
+            );
+        }
+    }
+}

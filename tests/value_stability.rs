@@ -1,0 +1,138 @@
+//! Pinned values: the first elements of each fill for fixed seeds, and a few
+//! far-away elements. A change here is a change of every model built with
+//! nninit; it must be deliberate and noted in the changelog.
+
+use nninit::distributions::{Distribution, Normal, Uniform};
+use nninit::kernels::{Isa, Kernels};
+use nninit::{Generator, Stream};
+
+fn bits_at(
+    dist: &dyn Distribution,
+    kernels: Kernels,
+    stream: Stream,
+    offset: u64,
+    n: usize,
+) -> Vec<u32> {
+    let mut out = vec![0.0f32; n];
+    dist.fill_with(kernels, stream, offset, &mut out);
+    out.iter().map(|x| x.to_bits()).collect()
+}
+
+/// Checks `want` on every instruction set this CPU has.
+fn check(dist: &dyn Distribution, seed: u64, offset: u64, want: &[u32]) {
+    let stream = Generator::new(seed).next_stream();
+    for isa in Isa::supported() {
+        let got = bits_at(dist, Kernels::new(isa).unwrap(), stream, offset, want.len());
+        let shown: Vec<String> = got.iter().map(|b| format!("{b:#010x}")).collect();
+        assert_eq!(
+            got,
+            want,
+            "{isa} {dist:?} seed {seed} offset {offset}: got [{}]",
+            shown.join(", ")
+        );
+    }
+}
+
+#[test]
+fn stream_keys() {
+    let mut g = Generator::new(0);
+    assert_eq!(g.next_stream().key(), 0x4821_8226_ff3c_d4bf);
+    assert_eq!(g.next_stream().key(), 0xa706_dd2f_4d19_7e6f);
+    assert_eq!(
+        Generator::new(42).next_stream().key(),
+        0xb29e_d950_786f_5ae3
+    );
+    assert_eq!(
+        Stream::from_key(7).substream(3).key(),
+        0x3e2b_4df0_6a1e_cc9d
+    );
+}
+
+#[test]
+fn uniform_unit() {
+    let u = Uniform::new(0.0, 1.0).unwrap();
+    // 0.690385, 0.6404031, 0.2802648, 0.37990856, 0.14789003, 0.66351044, ...
+    check(
+        &u,
+        42,
+        0,
+        &[
+            0x3f30bd12, 0x3f23f175, 0x3e8f7ede, 0x3ec28360, 0x3e17707c, 0x3f29dbd2, 0x3e9fc7f2,
+            0x3f04b1ad,
+        ],
+    );
+    check(
+        &u,
+        42,
+        16384 + 3,
+        &[0x3e8aff34, 0x3e3ec800, 0x3ea66b94, 0x3f4e340c],
+    );
+    check(
+        &u,
+        42,
+        1 << 33,
+        &[0x3f7948d7, 0x3ee8aee0, 0x3edfc0bc, 0x3f20de3b],
+    );
+}
+
+#[test]
+fn uniform_scaled() {
+    check(
+        &Uniform::new(-10.0, 10.0).unwrap(),
+        7,
+        0,
+        &[
+            0x3fd4d56e, 0x403f7809, 0xc11efc12, 0x409c2eb2, 0xc019e756, 0x403c8d65, 0xc113ec04,
+            0x3f2bc408,
+        ],
+    );
+}
+
+#[test]
+fn normal_standard() {
+    let n = Normal::new(0.0, 1.0).unwrap();
+    // -0.37354925, 0.6933659, -0.62250274, -0.54908216, -0.9360037, ...
+    check(
+        &n,
+        42,
+        0,
+        &[
+            0xbebf41d9, 0x3f31806d, 0xbf1f5c57, 0xbf0c90a6, 0xbf6f9df0, 0x3f667168, 0xbf836dad,
+            0x3f09280e,
+        ],
+    );
+    check(
+        &n,
+        42,
+        8,
+        &[
+            0xbf468a3c, 0x3f240819, 0x3fbbf83d, 0x3fa3a0b5, 0x3fdbb733, 0xbdce0435, 0xbf9084b4,
+            0x3f81bae9,
+        ],
+    );
+    check(
+        &n,
+        42,
+        16384 + 3,
+        &[0x3fab7824, 0xbfe7cb4b, 0xbfbfe528, 0x3edb26f6],
+    );
+    check(
+        &n,
+        42,
+        1 << 33,
+        &[0x3db36a67, 0x3eaa8592, 0x3fa15a5a, 0x3f43fae2],
+    );
+}
+
+#[test]
+fn normal_scaled() {
+    check(
+        &Normal::new(1.5, 0.01).unwrap(),
+        7,
+        0,
+        &[
+            0x3fbfdb72, 0x3fbed5bf, 0x3fbba8de, 0x3fc01dcd, 0x3fbe57a1, 0x3fbee0d4, 0x3fbf1d4e,
+            0x3fbee44c,
+        ],
+    );
+}
