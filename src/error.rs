@@ -119,6 +119,44 @@ pub enum Error {
         /// The offending value.
         threshold: f64,
     },
+    // ---- init ----------------------------------------------------------
+    /// [`calculate_gain`](crate::init::calculate_gain) or a parse of a name it
+    /// does not know.
+    UnsupportedNonlinearity {
+        /// The name given.
+        name: String,
+    },
+    /// A leaky-ReLU negative slope that is not a finite number.
+    NegativeSlope {
+        /// The slope given.
+        value: f64,
+    },
+    /// Fans need at least two dimensions.
+    FanDims {
+        /// Dimensions of the tensor.
+        dims: usize,
+    },
+    /// A fan mode other than `fan_in` or `fan_out`.
+    UnsupportedMode {
+        /// The mode given.
+        mode: String,
+    },
+    /// A gain that is not a finite number.
+    Gain {
+        /// The gain given.
+        gain: f64,
+    },
+    /// A shard `[offset, offset + len)` that does not fit in the full tensor.
+    ShardOutOfRange {
+        /// First element of the shard.
+        offset: u64,
+        /// Elements in the shard.
+        len: usize,
+        /// Elements in the full tensor.
+        numel: usize,
+    },
+    // ---- nn ------------------------------------------------------------
+    // ---- io ------------------------------------------------------------
     /// A file or byte string is not in the expected format.
     Format {
         /// The format (`npy`, `safetensors`).
@@ -216,6 +254,30 @@ impl fmt::Display for Error {
                 "threshold mask expects a threshold that is not NaN, but found threshold {}",
                 fmt_g(*threshold)
             ),
+            // ---- init ----
+            Error::UnsupportedNonlinearity { name } => write!(f, "Unsupported nonlinearity {name}"),
+            Error::NegativeSlope { value } => {
+                write!(f, "negative_slope {} not a valid number", fmt_g(*value))
+            }
+            Error::FanDims { .. } => f.write_str(
+                "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions",
+            ),
+            Error::UnsupportedMode { mode } => write!(
+                f,
+                "Mode {mode} not supported, please use one of fan_in, fan_out"
+            ),
+            Error::Gain { gain } => write!(
+                f,
+                "gain must be a finite number, but found gain {}",
+                fmt_g(*gain)
+            ),
+            Error::ShardOutOfRange { offset, len, numel } => write!(
+                f,
+                "shard [{offset}, {}) is outside a tensor of {numel} elements",
+                (*offset as u128) + (*len as u128)
+            ),
+            // ---- nn ----
+            // ---- io ----
             Error::Format { format, reason } => write!(f, "invalid {format} data: {reason}"),
             Error::Io { message, .. } => write!(f, "{message}"),
             Error::IsaUnsupported { isa } => {

@@ -11,6 +11,8 @@
 //!   threads, on the AVX2 and the scalar path, and for a shard of a tensor
 //!   versus the whole (see [`rng`] for the design).
 //! * [`distributions`]: validated uniform and normal distributions.
+//! * [`init`]: `torch.nn.init`'s initializers, with PyTorch's names,
+//!   defaults and error texts, on tensors and parameters, and sharded.
 //! * [`io`]: `.npy` files for numpy.
 //! * [`kernels`]: the fill kernels (uniform, Box–Muller normal, constant,
 //!   threshold masking), written once over a small vector trait, compiled for
@@ -34,6 +36,7 @@
 
 pub mod distributions;
 mod error;
+pub mod init;
 pub mod io;
 pub mod kernels;
 pub mod rng;

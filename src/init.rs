@@ -1,0 +1,741 @@
+//! `torch.nn.init`: PyTorch's initializers, with its names, defaults and
+//! error texts.
+//!
+//! Every function works on anything that implements [`InitTarget`]: a
+//! `&mut Tensor`, or a parameter of the `nn` module. Random initializers take
+//! an optional [`Generator`]; with `None` they use the global generator set by
+//! [`manual_seed`](crate::manual_seed).
+//!
+//! ```
+//! use nninit::{Generator, Tensor, init};
+//! use nninit::init::{FanMode, Nonlinearity};
+//!
+//! let mut w = Tensor::zeros(&[256, 128]).unwrap();
+//! let mut g = Generator::new(0);
+//! init::kaiming_uniform_(&mut w, 0.0, FanMode::FanIn, Nonlinearity::Relu, Some(&mut g)).unwrap();
+//! let bound = (6.0f32 / 128.0).sqrt(); // √2 · √3 / √fan_in
+//! assert!(w.as_slice().iter().all(|x| x.abs() <= bound));
+//! ```
+//!
+//! # Rules shared by every initializer
+//! * **Parameters are checked first**, then the shape. A bad parameter (a NaN
+//!   `std`, `a > b`, an unknown nonlinearity) is always an error.
+//! * **A zero-element tensor is a no-op**: once the parameters are valid,
+//!   nothing about its shape is an error (PyTorch warns for some, errors for
+//!   others; we do neither).
+//! * **Each call of a random initializer takes exactly one stream** from its
+//!   generator, whatever the tensor's size and even when it is empty or the
+//!   distribution degenerate (`a == b`, `std == 0`); a call that fails takes
+//!   none. So the same seed and the same sequence of calls give the same model,
+//!   and a rank of a sharded job can take the same streams without building the
+//!   tensors (see [`Init::fill_shard`]).
+//! * Values follow the determinism contract of [`crate::rng`]: the same bits on
+//!   any number of threads and any instruction set.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::Generator;
+use crate::distributions::{Distribution, Normal, Uniform};
+use crate::error::{Error, Result};
+use crate::kernels::Kernels;
+use crate::rng::{Stream, stream_from};
+use crate::tensor::{Tensor, numel_of};
+
+/// Something an initializer can fill: a `&mut Tensor`, or a parameter handle.
+pub trait InitTarget {
+    /// Runs `f` on the tensor to initialize (holding whatever lock it needs).
+    fn with_tensor<R>(self, f: impl FnOnce(&mut Tensor) -> Result<R>) -> Result<R>;
+}
+
+impl InitTarget for &mut Tensor {
+    fn with_tensor<R>(self, f: impl FnOnce(&mut Tensor) -> Result<R>) -> Result<R> {
+        f(self)
+    }
+}
+
+/// The nonlinearities [`calculate_gain`] knows, named as in
+/// `torch.nn.functional`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Nonlinearity {
+    /// `linear` (gain 1).
+    Linear,
+    /// `conv1d` (gain 1).
+    Conv1d,
+    /// `conv2d` (gain 1).
+    Conv2d,
+    /// `conv3d` (gain 1).
+    Conv3d,
+    /// `conv_transpose1d` (gain 1).
+    ConvTranspose1d,
+    /// `conv_transpose2d` (gain 1).
+    ConvTranspose2d,
+    /// `conv_transpose3d` (gain 1).
+    ConvTranspose3d,
+    /// `sigmoid` (gain 1).
+    Sigmoid,
+    /// `tanh` (gain 5/3).
+    Tanh,
+    /// `relu` (gain √2).
+    Relu,
+    /// `leaky_relu` (gain √(2 / (1 + slope²)), slope 0.01 by default).
+    LeakyRelu,
+    /// `selu` (gain 3/4).
+    Selu,
+}
+
+impl Nonlinearity {
+    /// Every nonlinearity, in PyTorch's order.
+    pub const ALL: [Nonlinearity; 12] = [
+        Nonlinearity::Linear,
+        Nonlinearity::Conv1d,
+        Nonlinearity::Conv2d,
+        Nonlinearity::Conv3d,
+        Nonlinearity::ConvTranspose1d,
+        Nonlinearity::ConvTranspose2d,
+        Nonlinearity::ConvTranspose3d,
+        Nonlinearity::Sigmoid,
+        Nonlinearity::Tanh,
+        Nonlinearity::Relu,
+        Nonlinearity::LeakyRelu,
+        Nonlinearity::Selu,
+    ];
+
+    /// PyTorch's name: `"leaky_relu"`, `"conv_transpose2d"`, …
+    pub fn name(self) -> &'static str {
+        match self {
+            Nonlinearity::Linear => "linear",
+            Nonlinearity::Conv1d => "conv1d",
+            Nonlinearity::Conv2d => "conv2d",
+            Nonlinearity::Conv3d => "conv3d",
+            Nonlinearity::ConvTranspose1d => "conv_transpose1d",
+            Nonlinearity::ConvTranspose2d => "conv_transpose2d",
+            Nonlinearity::ConvTranspose3d => "conv_transpose3d",
+            Nonlinearity::Sigmoid => "sigmoid",
+            Nonlinearity::Tanh => "tanh",
+            Nonlinearity::Relu => "relu",
+            Nonlinearity::LeakyRelu => "leaky_relu",
+            Nonlinearity::Selu => "selu",
+        }
+    }
+}
+
+impl fmt::Display for Nonlinearity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Nonlinearity {
+    type Err = Error;
+
+    /// Parses PyTorch's names exactly (`"relu"`, `"leaky_relu"`, …); anything
+    /// else is `Unsupported nonlinearity {name}`.
+    fn from_str(s: &str) -> Result<Nonlinearity> {
+        Nonlinearity::ALL
+            .into_iter()
+            .find(|n| n.name() == s)
+            .ok_or_else(|| Error::UnsupportedNonlinearity {
+                name: s.to_string(),
+            })
+    }
+}
+
+/// The recommended gain for a nonlinearity, as `torch.nn.init.calculate_gain`.
+///
+/// | nonlinearity | gain |
+/// |---|---|
+/// | linear, conv*, sigmoid | 1 |
+/// | tanh | 5/3 |
+/// | relu | √2 |
+/// | leaky_relu | √(2 / (1 + slope²)), `param` is the slope, 0.01 if `None` |
+/// | selu | 3/4 |
+///
+/// `param` is ignored for the others, as in PyTorch. A non-finite slope is an
+/// error (`negative_slope nan not a valid number`).
+///
+/// ```
+/// use nninit::init::{Nonlinearity, calculate_gain};
+/// assert_eq!(calculate_gain(Nonlinearity::Tanh, None).unwrap(), 5.0 / 3.0);
+/// assert_eq!(calculate_gain(Nonlinearity::LeakyRelu, None).unwrap(), 1.4141428569978354);
+/// assert_eq!(calculate_gain("leaky_relu".parse().unwrap(), Some(10.0)).unwrap(), 0.14071950894605836);
+/// ```
+pub fn calculate_gain(nonlinearity: Nonlinearity, param: Option<f64>) -> Result<f64> {
+    Ok(match nonlinearity {
+        Nonlinearity::Linear
+        | Nonlinearity::Conv1d
+        | Nonlinearity::Conv2d
+        | Nonlinearity::Conv3d
+        | Nonlinearity::ConvTranspose1d
+        | Nonlinearity::ConvTranspose2d
+        | Nonlinearity::ConvTranspose3d
+        | Nonlinearity::Sigmoid => 1.0,
+        Nonlinearity::Tanh => 5.0 / 3.0,
+        Nonlinearity::Relu => 2f64.sqrt(),
+        Nonlinearity::LeakyRelu => {
+            let slope = param.unwrap_or(0.01);
+            if !slope.is_finite() {
+                return Err(Error::NegativeSlope { value: slope });
+            }
+            (2.0 / (1.0 + slope * slope)).sqrt()
+        }
+        Nonlinearity::Selu => 3.0 / 4.0,
+    })
+}
+
+/// Which fan Kaiming initialization preserves the variance of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum FanMode {
+    /// `fan_in` (default): the variance of the forward pass.
+    #[default]
+    FanIn,
+    /// `fan_out`: the variance of the backward pass.
+    FanOut,
+}
+
+impl FromStr for FanMode {
+    type Err = Error;
+
+    /// `fan_in` or `fan_out`, ASCII case-insensitive (PyTorch lower-cases).
+    fn from_str(s: &str) -> Result<FanMode> {
+        match s.to_ascii_lowercase().as_str() {
+            "fan_in" => Ok(FanMode::FanIn),
+            "fan_out" => Ok(FanMode::FanOut),
+            _ => Err(Error::UnsupportedMode {
+                mode: s.to_string(),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for FanMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FanMode::FanIn => "fan_in",
+            FanMode::FanOut => "fan_out",
+        })
+    }
+}
+
+/// `(fan_in, fan_out)` of a weight of `shape`: `fan_in = shape[1] · r`,
+/// `fan_out = shape[0] · r`, with the receptive field `r = ∏ shape[2..]`.
+///
+/// Fewer than 2 dimensions is an error: `Fan in and fan out can not be
+/// computed for tensor with fewer than 2 dimensions`.
+pub fn calculate_fan_in_and_fan_out(shape: &[usize]) -> Result<(usize, usize)> {
+    if shape.len() < 2 {
+        return Err(Error::FanDims { dims: shape.len() });
+    }
+    let receptive = numel_of(&shape[2..])?;
+    let overflow = || Error::ShapeOverflow {
+        shape: shape.to_vec(),
+    };
+    let fan_in = shape[1].checked_mul(receptive).ok_or_else(overflow)?;
+    let fan_out = shape[0].checked_mul(receptive).ok_or_else(overflow)?;
+    Ok((fan_in, fan_out))
+}
+
+/// The fan `mode` selects (`_calculate_correct_fan`).
+pub fn calculate_correct_fan(shape: &[usize], mode: FanMode) -> Result<usize> {
+    let (fan_in, fan_out) = calculate_fan_in_and_fan_out(shape)?;
+    Ok(match mode {
+        FanMode::FanIn => fan_in,
+        FanMode::FanOut => fan_out,
+    })
+}
+
+/// An initializer and its parameters: what a `torch.nn.init` call does, as a
+/// value.
+///
+/// The functions of this module ([`uniform_`], [`kaiming_normal_`], …) are
+/// thin wrappers over [`Init::apply`]. The value form also fills a *shard* of a
+/// tensor without the rest of it ([`Init::fill_shard`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Init {
+    /// `U[a, b)`.
+    Uniform {
+        /// Lower bound.
+        a: f64,
+        /// Upper bound.
+        b: f64,
+    },
+    /// `N(mean, std²)`.
+    Normal {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation.
+        std: f64,
+    },
+    /// Every element `val`.
+    Constant {
+        /// The value.
+        val: f64,
+    },
+    /// Glorot uniform: `U(−a, a)` with `a = gain · √(6 / (fan_in + fan_out))`.
+    XavierUniform {
+        /// Scaling factor.
+        gain: f64,
+    },
+    /// Glorot normal: `N(0, std²)` with `std = gain · √(2 / (fan_in + fan_out))`.
+    XavierNormal {
+        /// Scaling factor.
+        gain: f64,
+    },
+    /// He uniform: `U(−bound, bound)`, `bound = √3 · gain / √fan`.
+    KaimingUniform {
+        /// Negative slope of the rectifier after this layer (the `param` of
+        /// [`calculate_gain`]).
+        a: f64,
+        /// Which fan.
+        mode: FanMode,
+        /// The nonlinearity after this layer.
+        nonlinearity: Nonlinearity,
+    },
+    /// He normal: `N(0, std²)`, `std = gain / √fan`.
+    KaimingNormal {
+        /// Negative slope of the rectifier after this layer.
+        a: f64,
+        /// Which fan.
+        mode: FanMode,
+        /// The nonlinearity after this layer.
+        nonlinearity: Nonlinearity,
+    },
+}
+
+/// What an [`Init`] becomes once its parameters and the shape are known.
+#[derive(Debug)]
+enum Plan {
+    /// Every element this value; no random numbers.
+    Constant(f32),
+    /// Draw from the distribution (one stream).
+    Uniform(Uniform),
+    /// Draw from the distribution (one stream).
+    Normal(Normal),
+}
+
+impl Plan {
+    fn fill(&self, kernels: Kernels, stream: Stream, offset: u64, out: &mut [f32]) {
+        match self {
+            Plan::Constant(v) => kernels.fill_constant(out, *v),
+            Plan::Uniform(d) => d.fill_with(kernels, stream, offset, out),
+            Plan::Normal(d) => d.fill_with(kernels, stream, offset, out),
+        }
+    }
+}
+
+impl Init {
+    /// Whether this initializer draws random numbers (takes a stream).
+    pub fn is_random(&self) -> bool {
+        !matches!(self, Init::Constant { .. })
+    }
+
+    /// Checks the parameters that do not depend on the shape.
+    fn check_parameters(&self) -> Result<()> {
+        match *self {
+            Init::Uniform { a, b } => Uniform::new(a, b).map(drop),
+            Init::Normal { mean, std } => Normal::new(mean, std).map(drop),
+            Init::Constant { val } => constant_value(val).map(drop),
+            Init::XavierUniform { gain } | Init::XavierNormal { gain } => check_gain(gain),
+            Init::KaimingUniform {
+                a, nonlinearity, ..
+            }
+            | Init::KaimingNormal {
+                a, nonlinearity, ..
+            } => calculate_gain(nonlinearity, Some(a)).map(drop),
+        }
+    }
+
+    /// Turns the parameters and the full shape (non-empty) into a plan.
+    fn plan(&self, shape: &[usize]) -> Result<Plan> {
+        Ok(match *self {
+            Init::Uniform { a, b } => Plan::Uniform(Uniform::new(a, b)?),
+            Init::Normal { mean, std } => Plan::Normal(Normal::new(mean, std)?),
+            Init::Constant { val } => Plan::Constant(constant_value(val)?),
+            Init::XavierUniform { gain } => {
+                let bound = 3f64.sqrt() * xavier_std(shape, gain)?;
+                Plan::Uniform(Uniform::new(-bound, bound)?)
+            }
+            Init::XavierNormal { gain } => {
+                Plan::Normal(Normal::new(0.0, xavier_std(shape, gain)?)?)
+            }
+            Init::KaimingUniform {
+                a,
+                mode,
+                nonlinearity,
+            } => {
+                let bound = 3f64.sqrt() * kaiming_std(shape, a, mode, nonlinearity)?;
+                Plan::Uniform(Uniform::new(-bound, bound)?)
+            }
+            Init::KaimingNormal {
+                a,
+                mode,
+                nonlinearity,
+            } => Plan::Normal(Normal::new(
+                0.0,
+                kaiming_std(shape, a, mode, nonlinearity)?,
+            )?),
+        })
+    }
+
+    /// Initializes `target`, taking one stream from `generator` (the global
+    /// generator if `None`) when the initializer is random.
+    pub fn apply(&self, target: impl InitTarget, generator: Option<&mut Generator>) -> Result<()> {
+        target.with_tensor(|t| {
+            self.check_parameters()?;
+            let plan = if t.is_empty() {
+                None
+            } else {
+                Some(self.plan(t.shape())?)
+            };
+            // The stream is taken only once nothing can fail any more.
+            let stream = self.is_random().then(|| stream_from(generator));
+            if let Some(plan) = plan {
+                // A constant plan ignores the stream.
+                plan.fill(
+                    Kernels::active(),
+                    stream.unwrap_or(Stream::from_key(0)),
+                    0,
+                    t.as_mut_slice(),
+                );
+            }
+            Ok(())
+        })
+    }
+
+    /// Fills `out` with elements `[offset, offset + out.len())` (row-major) of
+    /// what [`apply`](Self::apply) would put in a tensor of `full_shape` given
+    /// `stream`, without allocating the rest. Fans come from `full_shape`.
+    ///
+    /// To reproduce `init.apply(&mut t, Some(&mut g))` on several ranks, each
+    /// rank takes `let stream = g.next_stream()` at the same point of the same
+    /// sequence of calls, and fills its own range; the concatenated shards
+    /// equal the whole tensor bit for bit.
+    ///
+    /// ```
+    /// use nninit::init::{FanMode, Init, Nonlinearity};
+    /// use nninit::{Generator, Tensor};
+    ///
+    /// let init = Init::KaimingNormal { a: 0.0, mode: FanMode::FanIn, nonlinearity: Nonlinearity::Relu };
+    /// let mut whole = Tensor::zeros(&[64, 32]).unwrap();
+    /// init.apply(&mut whole, Some(&mut Generator::new(3))).unwrap();
+    ///
+    /// let stream = Generator::new(3).next_stream();
+    /// let mut rows_10_to_20 = vec![0.0; 10 * 32];
+    /// init.fill_shard(&[64, 32], 10 * 32, &mut rows_10_to_20, stream).unwrap();
+    /// assert_eq!(&whole.as_slice()[10 * 32..20 * 32], &rows_10_to_20[..]);
+    /// ```
+    ///
+    /// Errors: the initializer's own parameter and shape errors, and
+    /// [`Error::ShardOutOfRange`] if the range does not fit in `full_shape`.
+    pub fn fill_shard(
+        &self,
+        full_shape: &[usize],
+        offset: u64,
+        out: &mut [f32],
+        stream: Stream,
+    ) -> Result<()> {
+        self.check_parameters()?;
+        let numel = numel_of(full_shape)?;
+        let end = offset.checked_add(out.len() as u64);
+        if end.is_none_or(|end| end > numel as u64) {
+            return Err(Error::ShardOutOfRange {
+                offset,
+                len: out.len(),
+                numel,
+            });
+        }
+        if numel == 0 {
+            return Ok(());
+        }
+        self.plan(full_shape)?
+            .fill(Kernels::active(), stream, offset, out);
+        Ok(())
+    }
+}
+
+fn check_gain(gain: f64) -> Result<()> {
+    if gain.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::Gain { gain })
+    }
+}
+
+fn constant_value(val: f64) -> Result<f32> {
+    let v = val as f32;
+    if v.is_infinite() && val.is_finite() {
+        return Err(Error::ConstantOutOfRange { value: val });
+    }
+    Ok(v)
+}
+
+fn xavier_std(shape: &[usize], gain: f64) -> Result<f64> {
+    check_gain(gain)?;
+    let (fan_in, fan_out) = calculate_fan_in_and_fan_out(shape)?;
+    Ok(gain * (2.0 / (fan_in as f64 + fan_out as f64)).sqrt())
+}
+
+fn kaiming_std(shape: &[usize], a: f64, mode: FanMode, nonlinearity: Nonlinearity) -> Result<f64> {
+    let gain = calculate_gain(nonlinearity, Some(a))?;
+    let fan = calculate_correct_fan(shape, mode)?;
+    Ok(gain / (fan as f64).sqrt())
+}
+
+/// Fills with `U[a, b)` (PyTorch defaults `a = 0`, `b = 1`).
+///
+/// Errors: `a > b`, a NaN, infinite or out-of-`f32` bound, or `b − a`
+/// overflowing `f32` (messages as PyTorch's `uniform_`). `a == b` fills `a`.
+///
+/// ```
+/// use nninit::{Tensor, init};
+/// let mut w = Tensor::zeros(&[3, 5]).unwrap();
+/// init::uniform_(&mut w, -0.5, 0.5, None).unwrap();
+/// assert!(w.as_slice().iter().all(|x| (-0.5..0.5).contains(x)));
+/// assert!(init::uniform_(&mut w, 1.0, 0.0, None).is_err());
+/// ```
+pub fn uniform_(
+    tensor: impl InitTarget,
+    a: f64,
+    b: f64,
+    generator: Option<&mut Generator>,
+) -> Result<()> {
+    Init::Uniform { a, b }.apply(tensor, generator)
+}
+
+/// Fills with `N(mean, std²)` (PyTorch defaults `mean = 0`, `std = 1`).
+///
+/// Errors: `std` negative, NaN or infinite, a non-finite `mean`, or
+/// parameters whose samples would overflow `f32`. `std == 0` fills `mean`.
+///
+/// ```
+/// use nninit::{Tensor, init};
+/// let mut w = Tensor::zeros(&[8, 4]).unwrap();
+/// init::normal_(&mut w, 0.0, 0.01, None).unwrap();
+/// assert!(init::normal_(&mut w, 0.0, -1.0, None).is_err());
+/// ```
+pub fn normal_(
+    tensor: impl InitTarget,
+    mean: f64,
+    std: f64,
+    generator: Option<&mut Generator>,
+) -> Result<()> {
+    Init::Normal { mean, std }.apply(tensor, generator)
+}
+
+/// Fills with `val` (an error only if `val` overflows `f32`; NaN is allowed,
+/// as in PyTorch).
+pub fn constant_(tensor: impl InitTarget, val: f64) -> Result<()> {
+    Init::Constant { val }.apply(tensor, None)
+}
+
+/// Fills with ones.
+pub fn ones_(tensor: impl InitTarget) -> Result<()> {
+    constant_(tensor, 1.0)
+}
+
+/// Fills with zeros.
+pub fn zeros_(tensor: impl InitTarget) -> Result<()> {
+    constant_(tensor, 0.0)
+}
+
+/// Glorot/Xavier uniform: `U(−a, a)`, `a = gain · √(6 / (fan_in + fan_out))`
+/// (PyTorch default `gain = 1`). Needs at least 2 dimensions.
+///
+/// ```
+/// use nninit::{Tensor, init};
+/// let mut w = Tensor::zeros(&[8, 4]).unwrap();
+/// init::xavier_uniform_(&mut w, 1.0, None).unwrap();
+/// let a = (6.0f32 / 12.0).sqrt();
+/// assert!(w.as_slice().iter().all(|x| x.abs() <= a));
+/// ```
+pub fn xavier_uniform_(
+    tensor: impl InitTarget,
+    gain: f64,
+    generator: Option<&mut Generator>,
+) -> Result<()> {
+    Init::XavierUniform { gain }.apply(tensor, generator)
+}
+
+/// Glorot/Xavier normal: `N(0, std²)`, `std = gain · √(2 / (fan_in + fan_out))`
+/// (PyTorch default `gain = 1`). Needs at least 2 dimensions.
+pub fn xavier_normal_(
+    tensor: impl InitTarget,
+    gain: f64,
+    generator: Option<&mut Generator>,
+) -> Result<()> {
+    Init::XavierNormal { gain }.apply(tensor, generator)
+}
+
+/// He/Kaiming uniform: `U(−bound, bound)`, `bound = √3 · gain / √fan` with
+/// `gain = calculate_gain(nonlinearity, a)`. PyTorch's defaults are `a = 0`,
+/// [`FanMode::FanIn`], [`Nonlinearity::LeakyRelu`]. Needs at least 2
+/// dimensions.
+///
+/// `nn.Linear`'s default weight init is `kaiming_uniform_(w, √5, FanIn,
+/// LeakyRelu)`, that is `U(±1/√in_features)`.
+pub fn kaiming_uniform_(
+    tensor: impl InitTarget,
+    a: f64,
+    mode: FanMode,
+    nonlinearity: Nonlinearity,
+    generator: Option<&mut Generator>,
+) -> Result<()> {
+    Init::KaimingUniform {
+        a,
+        mode,
+        nonlinearity,
+    }
+    .apply(tensor, generator)
+}
+
+/// He/Kaiming normal: `N(0, std²)`, `std = gain / √fan` with
+/// `gain = calculate_gain(nonlinearity, a)` (defaults as
+/// [`kaiming_uniform_`]). Needs at least 2 dimensions.
+pub fn kaiming_normal_(
+    tensor: impl InitTarget,
+    a: f64,
+    mode: FanMode,
+    nonlinearity: Nonlinearity,
+    generator: Option<&mut Generator>,
+) -> Result<()> {
+    Init::KaimingNormal {
+        a,
+        mode,
+        nonlinearity,
+    }
+    .apply(tensor, generator)
+}
+
+/// `w = w · (|w| >= threshold)` in place, in one vectorized pass: elements
+/// with `|w| < threshold` become zero (with their sign), NaN and ±∞ stay.
+/// The chapter's custom initializer is `uniform_(w, -10, 10)` then
+/// `threshold_mask_(w, 5)`. A NaN threshold is an error.
+pub fn threshold_mask_(tensor: impl InitTarget, threshold: f32) -> Result<()> {
+    tensor.with_tensor(|t| t.threshold_mask_(threshold))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gains_are_pytorchs() {
+        let g = |n: &str, p: Option<f64>| calculate_gain(n.parse().unwrap(), p).unwrap();
+        for n in [
+            "linear",
+            "conv1d",
+            "conv2d",
+            "conv3d",
+            "conv_transpose1d",
+            "conv_transpose2d",
+            "conv_transpose3d",
+            "sigmoid",
+        ] {
+            assert_eq!(g(n, None), 1.0, "{n}");
+        }
+        assert_eq!(g("tanh", None), 5.0 / 3.0);
+        assert_eq!(g("relu", None), std::f64::consts::SQRT_2);
+        assert_eq!(g("leaky_relu", None), 1.4141428569978354);
+        assert_eq!(g("leaky_relu", Some(10.0)), 0.14071950894605836);
+        assert_eq!(g("leaky_relu", Some(0.0)), std::f64::consts::SQRT_2);
+        assert_eq!(g("selu", None), 0.75);
+        assert_eq!(
+            "swish".parse::<Nonlinearity>().unwrap_err().to_string(),
+            "Unsupported nonlinearity swish"
+        );
+        assert_eq!(
+            calculate_gain(Nonlinearity::LeakyRelu, Some(f64::NAN))
+                .unwrap_err()
+                .to_string(),
+            "negative_slope nan not a valid number"
+        );
+        for n in Nonlinearity::ALL {
+            assert_eq!(n.name().parse::<Nonlinearity>().unwrap(), n);
+        }
+    }
+
+    #[test]
+    fn fans() {
+        assert_eq!(calculate_fan_in_and_fan_out(&[8, 4]).unwrap(), (4, 8));
+        assert_eq!(
+            calculate_fan_in_and_fan_out(&[16, 3, 5, 5]).unwrap(),
+            (75, 400)
+        );
+        assert_eq!(
+            calculate_fan_in_and_fan_out(&[5]).unwrap_err().to_string(),
+            "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"
+        );
+        assert_eq!(
+            calculate_correct_fan(&[16, 3, 5, 5], FanMode::FanOut).unwrap(),
+            400
+        );
+        assert_eq!("FAN_OUT".parse::<FanMode>().unwrap(), FanMode::FanOut);
+        assert_eq!(
+            "fan_avg".parse::<FanMode>().unwrap_err().to_string(),
+            "Mode fan_avg not supported, please use one of fan_in, fan_out"
+        );
+        assert!(calculate_fan_in_and_fan_out(&[usize::MAX, 2, 2]).is_err());
+    }
+
+    #[test]
+    fn zero_element_tensors_are_no_ops_but_parameters_are_checked() {
+        let mut empty = Tensor::zeros(&[0]).unwrap();
+        let mut g = Generator::new(1);
+        xavier_uniform_(&mut empty, 1.0, Some(&mut g)).unwrap();
+        kaiming_normal_(
+            &mut empty,
+            0.0,
+            FanMode::FanIn,
+            Nonlinearity::Relu,
+            Some(&mut g),
+        )
+        .unwrap();
+        assert_eq!(g.state().calls, 2, "each random call takes one stream");
+        assert!(uniform_(&mut empty, 1.0, 0.0, Some(&mut g)).is_err());
+        assert!(normal_(&mut empty, 0.0, f64::NAN, Some(&mut g)).is_err());
+        assert_eq!(g.state().calls, 2, "a failed call takes none");
+        let mut w = Tensor::zeros(&[5, 0]).unwrap();
+        kaiming_uniform_(
+            &mut w,
+            5f64.sqrt(),
+            FanMode::FanIn,
+            Nonlinearity::LeakyRelu,
+            None,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn kaiming_matches_linears_default_bound() {
+        for fan_in in [1usize, 3, 4, 8, 1000, 4096] {
+            let std = kaiming_std(
+                &[7, fan_in],
+                5f64.sqrt(),
+                FanMode::FanIn,
+                Nonlinearity::LeakyRelu,
+            )
+            .unwrap();
+            let bound = (3f64.sqrt() * std) as f32;
+            assert_eq!(
+                bound,
+                (1.0 / (fan_in as f64).sqrt()) as f32,
+                "fan_in {fan_in}"
+            );
+        }
+    }
+
+    #[test]
+    fn shards_reject_ranges_outside_the_shape() {
+        let init = Init::Uniform { a: 0.0, b: 1.0 };
+        let mut out = vec![0.0; 10];
+        let s = Stream::from_key(1);
+        assert!(init.fill_shard(&[3, 4], 2, &mut out, s).is_ok());
+        let e = init.fill_shard(&[3, 4], 3, &mut out, s).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "shard [3, 13) is outside a tensor of 12 elements"
+        );
+        assert!(init.fill_shard(&[3, 4], u64::MAX, &mut out, s).is_err());
+    }
+}
