@@ -315,6 +315,20 @@ enum Plan {
 }
 
 impl Plan {
+    fn fill_uninit(
+        &self,
+        kernels: Kernels,
+        stream: Stream,
+        out: &mut [std::mem::MaybeUninit<f32>],
+    ) {
+        use crate::distributions::sealed::FillUninit;
+        match self {
+            Plan::Constant(v) => kernels.fill_constant_uninit(out, *v),
+            Plan::Uniform(d) => d.fill_uninit(kernels, stream, 0, out),
+            Plan::Normal(d) => d.fill_uninit(kernels, stream, 0, out),
+        }
+    }
+
     fn fill(&self, kernels: Kernels, stream: Stream, offset: u64, out: &mut [f32]) {
         match self {
             Plan::Constant(v) => kernels.fill_constant(out, *v),
@@ -400,6 +414,42 @@ impl Init {
                 );
             }
             Ok(())
+        })
+    }
+
+    /// A new tensor of `shape` initialized by this initializer: the same values
+    /// as allocating one and calling [`apply`](Self::apply), in one pass over
+    /// fresh memory (no zero fill first), which is what makes building large
+    /// layers fast.
+    ///
+    /// ```
+    /// use nninit::init::Init;
+    /// use nninit::{Generator, Tensor};
+    ///
+    /// let init = Init::XavierUniform { gain: 1.0 };
+    /// let a = init.tensor(&[64, 32], Some(&mut Generator::new(5))).unwrap();
+    /// let mut b = Tensor::zeros(&[64, 32]).unwrap();
+    /// init.apply(&mut b, Some(&mut Generator::new(5))).unwrap();
+    /// assert_eq!(a, b);
+    /// ```
+    pub fn tensor(&self, shape: &[usize], generator: Option<&mut Generator>) -> Result<Tensor> {
+        self.check_parameters()?;
+        let plan = if numel_of(shape)? == 0 {
+            None
+        } else {
+            Some(self.plan(shape)?)
+        };
+        // One stream per random call, even for an empty tensor (module docs).
+        let stream = if self.is_random() {
+            stream_from(generator)
+        } else {
+            Stream::from_key(0)
+        };
+        let Some(plan) = plan else {
+            return Tensor::zeros(shape);
+        };
+        Tensor::filled_with(shape, |out| {
+            plan.fill_uninit(Kernels::active(), stream, out)
         })
     }
 

@@ -45,8 +45,9 @@ pub(crate) fn numel_of(shape: &[usize]) -> Result<usize> {
 }
 
 impl Tensor {
-    /// A tensor of `shape` whose elements `fill` writes (every one of them).
-    fn filled_with(
+    /// A tensor of `shape` whose elements `fill` writes (every one of them:
+    /// callers pass only fills that write every slot).
+    pub(crate) fn filled_with(
         shape: &[usize],
         fill: impl FnOnce(&mut [std::mem::MaybeUninit<f32>]),
     ) -> Result<Tensor> {
