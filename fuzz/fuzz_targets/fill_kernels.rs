@@ -10,9 +10,9 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use nninit::Stream;
 use nninit::distributions::{Distribution, NORMAL_MAX_ABS_Z, Normal, Uniform};
 use nninit::kernels::Kernels;
-use nninit::Stream;
 
 #[derive(Debug, Arbitrary)]
 enum Params {
@@ -43,7 +43,11 @@ fn check_fill(dist: &dyn Distribution, input: &Input, in_range: impl Fn(f32) -> 
     let mut scalar = vec![0.0f32; len];
     dist.fill_with(Kernels::active(), stream, offset, &mut active);
     dist.fill_with(Kernels::scalar(), stream, offset, &mut scalar);
-    assert_eq!(bits(&active), bits(&scalar), "{dist:?}: active and scalar paths differ");
+    assert_eq!(
+        bits(&active),
+        bits(&scalar),
+        "{dist:?}: active and scalar paths differ"
+    );
     for &v in &active {
         assert!(v.is_finite() && in_range(v), "{dist:?}: {v} out of range");
     }
@@ -52,7 +56,11 @@ fn check_fill(dist: &dyn Distribution, input: &Input, in_range: impl Fn(f32) -> 
     let (head, tail) = pieces.split_at_mut(split);
     dist.fill_with(Kernels::active(), stream, offset, head);
     dist.fill_with(Kernels::active(), stream, offset + split as u64, tail);
-    assert_eq!(bits(&pieces), bits(&active), "{dist:?}: split at {split} differs");
+    assert_eq!(
+        bits(&pieces),
+        bits(&active),
+        "{dist:?}: split at {split} differs"
+    );
 }
 
 fuzz_target!(|input: Input| {
@@ -85,7 +93,11 @@ fuzz_target!(|input: Input| {
             let reference = Kernels::scalar().threshold_mask(&mut scalar, threshold);
             assert_eq!(active.is_err(), threshold.is_nan());
             assert_eq!(active.is_ok(), reference.is_ok());
-            assert_eq!(bits(&data), bits(&scalar), "mask differs from the scalar path");
+            assert_eq!(
+                bits(&data),
+                bits(&scalar),
+                "mask differs from the scalar path"
+            );
             for &v in &data {
                 assert!(v == 0.0 || !(v.abs() < threshold));
             }
