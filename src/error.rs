@@ -156,6 +156,117 @@ pub enum Error {
         numel: usize,
     },
     // ---- nn ------------------------------------------------------------
+    /// A matrix product whose inner dimensions differ (PyTorch's text).
+    MatmulShape {
+        /// `[rows, cols]` of the left operand (`mat1`).
+        left: [usize; 2],
+        /// `[rows, cols]` of the right operand (`mat2`).
+        right: [usize; 2],
+    },
+    /// The output of a GEMM is not `A.rows × B.cols`.
+    GemmOutputShape {
+        /// `[rows, cols]` the product has.
+        expected: [usize; 2],
+        /// `[rows, cols]` of the output given.
+        found: [usize; 2],
+    },
+    /// A strided matrix view reaches outside its buffer.
+    MatrixView {
+        /// Rows of the view.
+        rows: usize,
+        /// Columns of the view.
+        cols: usize,
+        /// Distance between rows, in elements.
+        row_stride: usize,
+        /// Distance between columns, in elements.
+        col_stride: usize,
+        /// Elements in the buffer.
+        len: usize,
+    },
+    /// A matrix operation was given a tensor that is not 2-D.
+    MatrixDims {
+        /// The tensor's shape.
+        shape: Vec<usize>,
+    },
+    /// `linear` was given a 0-d input or a weight that is not 2-D.
+    LinearDims {
+        /// Dimensions of the input.
+        input: usize,
+        /// Dimensions of the weight.
+        weight: usize,
+    },
+    /// A bias whose shape is not `[out_features]`.
+    BiasShape {
+        /// `out_features` of the weight.
+        expected: usize,
+        /// The bias's shape.
+        found: Vec<usize>,
+    },
+    /// A parameter of a lazy module was used before its shape was inferred.
+    UninitializedParameter,
+    /// A child module name that PyTorch's `add_module` rejects.
+    ModuleName {
+        /// The name given.
+        name: String,
+        /// Why it is rejected (the message's wording).
+        problem: ModuleNameProblem,
+    },
+    /// A child index past the end of a container.
+    ChildIndex {
+        /// The index given.
+        index: usize,
+        /// Children in the container.
+        len: usize,
+    },
+    /// A child or module is not of the type asked for.
+    ModuleType {
+        /// The module's path (`0.1`), or empty for the module itself.
+        path: String,
+        /// The type asked for.
+        expected: &'static str,
+        /// The module's type name.
+        found: String,
+    },
+    /// `load_state_dict` found keys missing, unexpected keys, or shape
+    /// mismatches (PyTorch's text, one line per problem).
+    LoadStateDict {
+        /// The module's type name (`Sequential`).
+        module: String,
+        /// Keys of the model absent from the state dict (strict mode only).
+        missing: Vec<String>,
+        /// Keys of the state dict the model does not have (strict mode only).
+        unexpected: Vec<String>,
+        /// `(key, shape in the state dict, shape in the model)`.
+        size_mismatch: Vec<(String, Vec<usize>, Vec<usize>)>,
+    },
+    /// `backward` was called without a training-mode `forward` before it.
+    BackwardBeforeForward {
+        /// The module's type name.
+        module: String,
+    },
+    /// A module type has no backward (a user module that does not implement it).
+    BackwardUnsupported {
+        /// The module's type name.
+        module: String,
+    },
+    /// A gradient whose shape differs from the tensor it is the gradient of.
+    GradShape {
+        /// What the gradient is for (`grad_output of Linear`).
+        what: String,
+        /// The expected shape.
+        expected: Vec<usize>,
+        /// The gradient's shape.
+        found: Vec<usize>,
+    },
+    /// A bad optimizer or loss hyper-parameter (names the value).
+    Hyperparameter {
+        /// The parameter's name (`lr`, `momentum`).
+        name: &'static str,
+        /// The value given.
+        value: f64,
+        /// What it should be (PyTorch's wording).
+        reason: &'static str,
+    },
     // ---- io ------------------------------------------------------------
     /// A file or byte string is not in the expected format.
     Format {
@@ -278,6 +389,127 @@ impl fmt::Display for Error {
             ),
             // ---- nn ----
             // ---- io ----
+            Error::MatmulShape { left, right } => write!(
+                f,
+                "mat1 and mat2 shapes cannot be multiplied ({}x{} and {}x{})",
+                left[0], left[1], right[0], right[1]
+            ),
+            Error::GemmOutputShape { expected, found } => write!(
+                f,
+                "gemm output must be {}x{}, but found {}x{}",
+                expected[0], expected[1], found[0], found[1]
+            ),
+            Error::MatrixView {
+                rows,
+                cols,
+                row_stride,
+                col_stride,
+                len,
+            } => write!(
+                f,
+                "a {rows}x{cols} matrix view with strides ({row_stride}, {col_stride}) does not \
+                 fit in a buffer of {len} elements"
+            ),
+            Error::MatrixDims { shape } => {
+                write!(f, "expected a 2-D tensor, but found shape {shape:?}")
+            }
+            Error::LinearDims { input, weight } => write!(
+                f,
+                "both arguments to linear need to be at least 1D, but they are {input}D and {weight}D"
+            ),
+            Error::BiasShape { expected, found } => write!(
+                f,
+                "bias must have shape [{expected}] to match the weight's out_features, but found \
+                 shape {found:?}"
+            ),
+            Error::UninitializedParameter => f.write_str(
+                "Can't access an uninitialized parameter. Run a forward pass of the lazy module \
+                 first to infer its shape",
+            ),
+            Error::ModuleName { name, problem } => match problem {
+                ModuleNameProblem::Empty => f.write_str("module name can't be empty string \"\""),
+                ModuleNameProblem::Dot => {
+                    write!(f, "module name can't contain \".\", got: {name}")
+                }
+                ModuleNameProblem::Duplicate => write!(f, "attribute '{name}' already exists"),
+            },
+            Error::ChildIndex { index, len } => {
+                write!(
+                    f,
+                    "index {index} is out of range for a module with {len} children"
+                )
+            }
+            Error::ModuleType {
+                path,
+                expected,
+                found,
+            } => {
+                if path.is_empty() {
+                    write!(f, "module is a {found}, not a {expected}")
+                } else {
+                    write!(f, "module '{path}' is a {found}, not a {expected}")
+                }
+            }
+            Error::LoadStateDict {
+                module,
+                missing,
+                unexpected,
+                size_mismatch,
+            } => {
+                let quote = |keys: &[String]| {
+                    keys.iter()
+                        .map(|k| format!("\"{k}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let mut lines = Vec::new();
+                if !missing.is_empty() {
+                    lines.push(format!(
+                        "Missing key(s) in state_dict: {}. ",
+                        quote(missing)
+                    ));
+                }
+                if !unexpected.is_empty() {
+                    lines.push(format!(
+                        "Unexpected key(s) in state_dict: {}. ",
+                        quote(unexpected)
+                    ));
+                }
+                for (key, from, to) in size_mismatch {
+                    lines.push(format!(
+                        "size mismatch for {key}: copying a param with shape {} from checkpoint, \
+                         the shape in current model is {}.",
+                        torch_size(from),
+                        torch_size(to)
+                    ));
+                }
+                write!(
+                    f,
+                    "Error(s) in loading state_dict for {module}:\n\t{}",
+                    lines.join("\n\t")
+                )
+            }
+            Error::BackwardBeforeForward { module } => write!(
+                f,
+                "{module}.backward called without a training forward before it (call train(true) \
+                 and forward first)"
+            ),
+            Error::BackwardUnsupported { module } => {
+                write!(f, "{module} does not implement backward")
+            }
+            Error::GradShape {
+                what,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{what} must have shape {expected:?}, but found shape {found:?}"
+            ),
+            Error::Hyperparameter {
+                name,
+                value,
+                reason,
+            } => write!(f, "Invalid {name} value: {}: {reason}", fmt_g(*value)),
             Error::Format { format, reason } => write!(f, "invalid {format} data: {reason}"),
             Error::Io { message, .. } => write!(f, "{message}"),
             Error::IsaUnsupported { isa } => {
@@ -301,6 +533,23 @@ impl From<std::io::Error> for Error {
 /// Formats a double the way C++'s `std::ostream` does by default (`%g` with
 /// six significant digits), which is how PyTorch's C++ checks print numbers:
 /// `2`, `0.5`, `-1`, `1e-05`, `3e+38`, `nan`, `inf`.
+/// Why a child module name is rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModuleNameProblem {
+    /// The name is empty.
+    Empty,
+    /// The name contains a `.` (which separates path components).
+    Dot,
+    /// A child of that name exists already.
+    Duplicate,
+}
+
+/// `torch.Size([8, 4])`, as PyTorch prints shapes in its messages.
+fn torch_size(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    format!("torch.Size([{}])", dims.join(", "))
+}
+
 pub(crate) fn fmt_g(v: f64) -> String {
     const PRECISION: i32 = 6;
     if v.is_nan() {

@@ -36,13 +36,15 @@
 
 pub mod distributions;
 mod error;
+pub mod gemm;
 pub mod init;
 pub mod io;
 pub mod kernels;
+pub mod nn;
 pub mod rng;
 mod tensor;
 
-pub use error::{Error, Result};
+pub use error::{Error, ModuleNameProblem, Result};
 pub use rng::{
     Generator, GeneratorState, Stream, initial_seed, manual_seed, with_global_generator,
 };

@@ -33,6 +33,11 @@ pub struct Tensor {
     shape: Vec<usize>,
 }
 
+/// `repr(t)` with extra suffixes such as `requires_grad=True`.
+pub(crate) fn repr_with(t: &Tensor, precision: Option<usize>, suffixes: &[&str]) -> String {
+    display::repr(t.as_slice(), t.shape(), precision, suffixes)
+}
+
 /// The number of elements of `shape`, or [`Error::ShapeOverflow`].
 pub(crate) fn numel_of(shape: &[usize]) -> Result<usize> {
     shape

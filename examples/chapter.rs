@@ -1,0 +1,251 @@
+//! The tour of Dive into Deep Learning's "Parameter Management" and
+//! "Parameter Initialization", cell by cell, printed as PyTorch prints it.
+//!
+//! ```text
+//! cargo run --release --example chapter
+//! ```
+//!
+//! `tests/chapter.rs` includes this file and asserts every item.
+
+use std::fmt::Write;
+
+use nninit::init;
+use nninit::nn::{Linear, Module, ReLU, Sequential};
+use nninit::{Result, Tensor, manual_seed};
+
+/// `nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 4), nn.ReLU())`.
+pub(crate) fn block1() -> Result<Sequential> {
+    Ok(Sequential::new()
+        .with(Linear::new(4, 8)?)
+        .with(ReLU)
+        .with(Linear::new(8, 4)?)
+        .with(ReLU))
+}
+
+/// Four `block1()` under the names `block 0` … `block 3`.
+pub(crate) fn block2() -> Result<Sequential> {
+    let mut net = Sequential::new();
+    for i in 0..4 {
+        net.add_module(&format!("block {i}"), block1()?)?;
+    }
+    Ok(net)
+}
+
+/// `nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.LazyLinear(1))`.
+pub(crate) fn lazy_net() -> Sequential {
+    Sequential::new()
+        .with(Linear::lazy(8))
+        .with(ReLU)
+        .with(Linear::lazy(1))
+}
+
+/// The chapter's tied network: one `Linear(8, 8)` at positions 2 and 4.
+pub(crate) fn tied_net() -> Result<Sequential> {
+    let shared = Linear::new(8, 8)?;
+    Ok(Sequential::new()
+        .with(Linear::new(4, 8)?)
+        .with(ReLU)
+        .with(shared.clone())
+        .with(ReLU)
+        .with(shared)
+        .with(ReLU)
+        .with(Linear::new(8, 1)?))
+}
+
+/// `init_normal`: weights N(0, 0.01²), biases zero, for every `Linear`.
+pub(crate) fn init_normal(m: &mut dyn Module) -> Result<()> {
+    if let Some(l) = m.downcast_ref::<Linear>() {
+        init::normal_(&l.weight, 0.0, 0.01, None)?;
+        if let Some(b) = &l.bias {
+            init::zeros_(b)?;
+        }
+    }
+    Ok(())
+}
+
+/// `init_constant`: weights 1, biases zero, for every `Linear`.
+pub(crate) fn init_constant(m: &mut dyn Module) -> Result<()> {
+    if let Some(l) = m.downcast_ref::<Linear>() {
+        init::constant_(&l.weight, 1.0)?;
+        if let Some(b) = &l.bias {
+            init::zeros_(b)?;
+        }
+    }
+    Ok(())
+}
+
+/// `my_init`: weights U(−10, 10), then every |w| < 5 set to 0; prints the
+/// first parameter's name and shape from inside, as the chapter does.
+pub(crate) fn my_init(m: &mut dyn Module, out: &mut String) -> Result<()> {
+    if let Some(l) = m.downcast_ref::<Linear>() {
+        let (name, p) = &l.named_parameters()[0];
+        writeln!(out, "Init {name} {:?}", p.shape().unwrap_or_default()).unwrap();
+        init::uniform_(&l.weight, -10.0, 10.0, None)?;
+        init::threshold_mask_(&l.weight, 5.0)?;
+    }
+    Ok(())
+}
+
+/// Items 1 to 7 of the tour, written to `out`.
+pub(crate) fn run(out: &mut String) -> Result<()> {
+    manual_seed(42);
+
+    // 1. A lazy network; shapes are inferred at the first forward.
+    writeln!(out, "## 1. Lazy layers").unwrap();
+    let x = Tensor::rand(&[2, 4], None)?;
+    let mut net = lazy_net();
+    writeln!(out, "before forward: {net}").unwrap();
+    writeln!(out, "net[0].weight: {}", net.child::<Linear>(0)?.weight).unwrap();
+    let y = net.forward(&x)?;
+    writeln!(out, "X = {x}").unwrap();
+    writeln!(out, "net(X).shape = {:?}", y.shape()).unwrap();
+    writeln!(out, "{net}").unwrap();
+
+    // 2. Parameter access.
+    writeln!(out, "\n## 2. Parameter access").unwrap();
+    writeln!(out, "net[2].state_dict() = {}", net[2].state_dict()).unwrap();
+    let last = net.child::<Linear>(2)?;
+    let bias = last.bias.as_ref().expect("LazyLinear(1) has a bias");
+    writeln!(
+        out,
+        "type(net[2].bias) = {}",
+        std::any::type_name_of_val(bias)
+    )
+    .unwrap();
+    writeln!(out, "net[2].bias = {bias}").unwrap();
+    writeln!(out, "net[2].bias.data = {}", *bias.data()?).unwrap();
+    writeln!(
+        out,
+        "net[2].weight.grad is None: {}",
+        last.weight.grad().is_none()
+    )
+    .unwrap();
+    for (name, p) in net[0].named_parameters() {
+        writeln!(
+            out,
+            "net[0]: ('{name}', {:?})",
+            p.shape().unwrap_or_default()
+        )
+        .unwrap();
+    }
+    for (name, p) in net.named_parameters() {
+        writeln!(out, "net: ('{name}', {:?})", p.shape().unwrap_or_default()).unwrap();
+    }
+    writeln!(
+        out,
+        "net.state_dict()['2.bias'] = {}",
+        net.state_dict()["2.bias"]
+    )
+    .unwrap();
+
+    // 3. Nested blocks.
+    writeln!(out, "\n## 3. Nested blocks").unwrap();
+    let mut rgnet = Sequential::new().with(block2()?).with(Linear::new(4, 1)?);
+    let y = rgnet.forward(&x)?;
+    writeln!(out, "rgnet(X) = {y}").unwrap();
+    writeln!(out, "{rgnet}").unwrap();
+    let inner = rgnet[0][1][0].to::<Linear>()?;
+    let bias = inner.bias.as_ref().expect("Linear(4, 8) has a bias");
+    writeln!(out, "rgnet[0][1][0].bias.data = {}", *bias.data()?).unwrap();
+    let name = rgnet
+        .named_parameters()
+        .into_iter()
+        .find(|(_, p)| p.ptr_eq(bias))
+        .map(|(n, _)| n)
+        .unwrap_or_default();
+    writeln!(out, "its dotted name: {name}").unwrap();
+
+    // 4. Built-in initialization through `apply`.
+    writeln!(out, "\n## 4. Built-in initialization").unwrap();
+    net.apply(&mut init_normal)?;
+    let first = net.child::<Linear>(0)?;
+    let row0 = Tensor::from_slice(first.weight.data()?.row(0)?, &[4])?;
+    let b0 = first.bias.as_ref().expect("bias").data()?[[0]];
+    writeln!(out, "init_normal: ({row0}, {})", Tensor::scalar(b0)).unwrap();
+    net.apply(&mut init_constant)?;
+    let first = net.child::<Linear>(0)?;
+    let row0 = Tensor::from_slice(first.weight.data()?.row(0)?, &[4])?;
+    let b0 = first.bias.as_ref().expect("bias").data()?[[0]];
+    writeln!(out, "init_constant: ({row0}, {})", Tensor::scalar(b0)).unwrap();
+    net[0].apply(&mut |m| {
+        if let Some(l) = m.downcast_ref::<Linear>() {
+            init::xavier_uniform_(&l.weight, 1.0, None)?;
+        }
+        Ok(())
+    })?;
+    net[2].apply(&mut |m| {
+        if let Some(l) = m.downcast_ref::<Linear>() {
+            init::constant_(&l.weight, 42.0)?;
+        }
+        Ok(())
+    })?;
+    let row0 = Tensor::from_slice(net.child::<Linear>(0)?.weight.data()?.row(0)?, &[4])?;
+    writeln!(out, "{row0}").unwrap();
+    writeln!(out, "{}", *net.child::<Linear>(2)?.weight.data()?).unwrap();
+
+    // 5. Custom initialization.
+    writeln!(out, "\n## 5. Custom initialization").unwrap();
+    let mut printed = String::new();
+    net.apply(&mut |m| my_init(m, &mut printed))?;
+    out.push_str(&printed);
+    let w = net.child::<Linear>(0)?.weight.data()?.narrow(0..2)?;
+    writeln!(out, "net[0].weight[:2] = {w}").unwrap();
+
+    // 6. Setting parameters directly.
+    writeln!(out, "\n## 6. Direct setting").unwrap();
+    {
+        let mut w = net.child::<Linear>(0)?.weight.data_mut()?;
+        *w += 1.0;
+        w[[0, 0]] = 42.0;
+    }
+    let row0 = Tensor::from_slice(net.child::<Linear>(0)?.weight.data()?.row(0)?, &[4])?;
+    writeln!(out, "net[0].weight.data[0] = {row0}").unwrap();
+
+    // 7. Tied parameters.
+    writeln!(out, "\n## 7. Tied parameters").unwrap();
+    let mut tied = tied_net()?;
+    tied.forward(&x)?;
+    let row = |net: &Sequential, i: usize| -> Result<String> {
+        Ok(Tensor::from_slice(net.child::<Linear>(i)?.weight.data()?.row(0)?, &[8])?.to_string())
+    };
+    writeln!(out, "{}", row(&tied, 2)? == row(&tied, 4)?).unwrap();
+    tied.child::<Linear>(2)?.weight.data_mut()?[[0, 0]] = 100.0;
+    writeln!(out, "{}", row(&tied, 2)? == row(&tied, 4)?).unwrap();
+    let (w2, w4) = (
+        &tied.child::<Linear>(2)?.weight,
+        &tied.child::<Linear>(4)?.weight,
+    );
+    writeln!(out, "net[2].weight is net[4].weight: {}", w2.ptr_eq(w4)).unwrap();
+    writeln!(
+        out,
+        "net[4].weight.data[0, 0] = {}",
+        Tensor::scalar(w4.data()?[[0, 0]])
+    )
+    .unwrap();
+    let names: Vec<String> = tied
+        .named_parameters()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    writeln!(out, "named_parameters: {names:?}").unwrap();
+    let sd = tied.state_dict();
+    let keys: Vec<&str> = sd.keys().collect();
+    writeln!(out, "state_dict keys: {keys:?}").unwrap();
+    writeln!(
+        out,
+        "state_dict ties: 4.weight -> {:?}",
+        sd.tied_to("4.weight")
+    )
+    .unwrap();
+    Ok(())
+}
+
+fn main() {
+    let mut out = String::new();
+    let result = run(&mut out);
+    print!("{out}");
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}

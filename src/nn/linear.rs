@@ -1,0 +1,198 @@
+//! [`Linear`]: `y = x·Wᵀ + b`, eager or lazy.
+
+use super::{Module, Parameter};
+use crate::Generator;
+use crate::error::Result;
+use crate::gemm;
+use crate::init::{FanMode, Init, Nonlinearity};
+use crate::tensor::Tensor;
+
+/// A fully connected layer, PyTorch's `nn.Linear`: `y = x·Wᵀ + b` with
+/// `weight` of shape `[out_features, in_features]` and `bias` `[out_features]`.
+///
+/// **Default initialization** (PyTorch's): the weight by
+/// `kaiming_uniform_(a = √5)`, which is `U(−1/√in, 1/√in)`, then the bias by
+/// `U(−1/√in, 1/√in)` (bound 0 when `in_features == 0`); one stream each,
+/// in that order, from the generator given or the global one.
+///
+/// **Lazy** ([`Linear::lazy`], PyTorch's `LazyLinear`): `in_features` is
+/// taken from the last dimension of the first input, and the parameters are
+/// created and initialized then (from the global generator). Before that they
+/// are uninitialized ([`Parameter::data`] is an error) and the layer prints
+/// as `LazyLinear(in_features=0, out_features=8, bias=True)`; after, as
+/// `Linear(...)`. A later input of another width is an error, as for any
+/// `Linear`.
+///
+/// **Clones share parameters**: `shared.clone()` placed at a second position
+/// of a network is a tied layer (see [`nn`](super)).
+///
+/// ```
+/// use nninit::nn::{Linear, Module};
+/// use nninit::{Generator, Tensor};
+///
+/// let mut layer = Linear::with_options(4, 3, true, Some(&mut Generator::new(1))).unwrap();
+/// let bound = 1.0 / 2.0; // 1/√4
+/// assert!(layer.weight.data().unwrap().as_slice().iter().all(|w| w.abs() <= bound));
+/// let y = layer.forward(&Tensor::ones(&[2, 4]).unwrap()).unwrap();
+/// assert_eq!(y.shape(), &[2, 3]);
+/// assert_eq!(layer.to_string(), "Linear(in_features=4, out_features=3, bias=True)");
+///
+/// let err = layer.forward(&Tensor::ones(&[2, 5]).unwrap()).unwrap_err();
+/// assert_eq!(err.to_string(), "mat1 and mat2 shapes cannot be multiplied (2x5 and 4x3)");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Linear {
+    /// `[out_features, in_features]`.
+    pub weight: Parameter,
+    /// `[out_features]`, or `None` for a layer built without bias.
+    pub bias: Option<Parameter>,
+    out_features: usize,
+}
+
+impl Linear {
+    /// `Linear(in_features, out_features)` with a bias, initialized from the
+    /// global generator.
+    ///
+    /// # Errors
+    /// [`Error::ShapeOverflow`](crate::Error::ShapeOverflow) or
+    /// [`Error::OutOfMemory`](crate::Error::OutOfMemory) for impossible sizes.
+    pub fn new(in_features: usize, out_features: usize) -> Result<Linear> {
+        Linear::with_options(in_features, out_features, true, None)
+    }
+
+    /// `Linear(in_features, out_features, bias)`, initialized from
+    /// `generator` (the global one if `None`).
+    ///
+    /// # Errors
+    /// As [`Linear::new`].
+    pub fn with_options(
+        in_features: usize,
+        out_features: usize,
+        bias: bool,
+        generator: Option<&mut Generator>,
+    ) -> Result<Linear> {
+        let (weight, bias) = default_parameters(in_features, out_features, bias, generator)?;
+        Ok(Linear {
+            weight: Parameter::new(weight),
+            bias: bias.map(Parameter::new),
+            out_features,
+        })
+    }
+
+    /// PyTorch's `LazyLinear(out_features)`: `in_features` is inferred at the
+    /// first forward.
+    pub fn lazy(out_features: usize) -> Linear {
+        Linear::lazy_with_bias(out_features, true)
+    }
+
+    /// `LazyLinear(out_features, bias)`.
+    pub fn lazy_with_bias(out_features: usize, bias: bool) -> Linear {
+        Linear {
+            weight: Parameter::uninitialized(),
+            bias: bias.then(Parameter::uninitialized),
+            out_features,
+        }
+    }
+
+    /// `in_features`, or `None` for a lazy layer before its first forward.
+    pub fn in_features(&self) -> Option<usize> {
+        self.weight.shape().and_then(|s| s.get(1).copied())
+    }
+
+    /// `out_features`.
+    pub fn out_features(&self) -> usize {
+        self.weight
+            .shape()
+            .and_then(|s| s.first().copied())
+            .unwrap_or(self.out_features)
+    }
+
+    /// Whether this is a lazy layer that has not seen an input yet.
+    pub fn is_lazy(&self) -> bool {
+        !self.weight.is_initialized()
+    }
+
+    /// Creates the parameters of a lazy layer for `in_features`.
+    fn materialize(&self, in_features: usize) -> Result<()> {
+        let (weight, bias) =
+            default_parameters(in_features, self.out_features, self.bias.is_some(), None)?;
+        self.weight.set_data(weight);
+        if let (Some(p), Some(b)) = (&self.bias, bias) {
+            p.set_data(b);
+        }
+        Ok(())
+    }
+}
+
+/// PyTorch's `reset_parameters` for `Linear`, allocating and drawing in one
+/// pass: weight then bias, one stream each.
+fn default_parameters(
+    in_features: usize,
+    out_features: usize,
+    bias: bool,
+    mut generator: Option<&mut Generator>,
+) -> Result<(Tensor, Option<Tensor>)> {
+    let weight = Init::KaimingUniform {
+        a: 5f64.sqrt(),
+        mode: FanMode::FanIn,
+        nonlinearity: Nonlinearity::LeakyRelu,
+    }
+    .tensor(&[out_features, in_features], generator.as_deref_mut())?;
+    let bias = if bias {
+        let bound = if in_features > 0 {
+            1.0 / (in_features as f64).sqrt()
+        } else {
+            0.0
+        };
+        Some(
+            Init::Uniform {
+                a: -bound,
+                b: bound,
+            }
+            .tensor(&[out_features], generator)?,
+        )
+    } else {
+        None
+    };
+    Ok((weight, bias))
+}
+
+impl Module for Linear {
+    fn type_name(&self) -> &'static str {
+        if self.is_lazy() {
+            "LazyLinear"
+        } else {
+            "Linear"
+        }
+    }
+
+    fn extra_repr(&self) -> String {
+        format!(
+            "in_features={}, out_features={}, bias={}",
+            self.in_features().unwrap_or(0),
+            self.out_features(),
+            if self.bias.is_some() { "True" } else { "False" }
+        )
+    }
+
+    fn forward(&mut self, input: &Tensor) -> Result<Tensor> {
+        if self.is_lazy()
+            && let Some(&width) = input.shape().last()
+        {
+            self.materialize(width)?;
+        }
+        let weight = self.weight.data()?;
+        match &self.bias {
+            Some(b) => gemm::linear(input, &weight, Some(&*b.data()?)),
+            None => gemm::linear(input, &weight, None),
+        }
+    }
+
+    fn own_parameters(&self) -> Vec<(&str, &Parameter)> {
+        let mut v = vec![("weight", &self.weight)];
+        if let Some(b) = &self.bias {
+            v.push(("bias", b));
+        }
+        v
+    }
+}

@@ -1,0 +1,652 @@
+//! `torch.nn`'s parameter management: [`Parameter`], the [`Module`] trait,
+//! [`Linear`] (and its lazy form), [`ReLU`], [`Sequential`], state dicts.
+//!
+//! ```
+//! use nninit::nn::{Linear, Module, ReLU, Sequential};
+//! use nninit::{Tensor, manual_seed};
+//!
+//! manual_seed(42);
+//! let mut net = Sequential::new()
+//!     .with(Linear::lazy(8))
+//!     .with(ReLU)
+//!     .with(Linear::lazy(1));
+//! let x = Tensor::rand(&[2, 4], None).unwrap();
+//! assert_eq!(net.forward(&x).unwrap().shape(), &[2, 1]);
+//! let names: Vec<String> = net.named_parameters().into_iter().map(|(n, _)| n).collect();
+//! assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
+//! println!("{net}");
+//! ```
+//!
+//! # Modules are values, parameters are shared
+//! A module owns its children; a [`Parameter`] is a shared handle. A *tied*
+//! layer is a clone of a [`Linear`] placed at two positions: both clones hold
+//! the same parameters (PyTorch puts the same module object at both places;
+//! the parameters, their names in `named_parameters` and `state_dict`, and
+//! the summed gradients are the same). One difference: `named_modules` lists
+//! both places, since they are two module values.
+
+use std::any::Any;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::ops::{Index, IndexMut};
+
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+mod activation;
+mod linear;
+mod parameter;
+mod sequential;
+
+pub use activation::ReLU;
+pub use linear::Linear;
+pub use parameter::{Buffer, DataMut, DataRef, Parameter};
+pub use sequential::Sequential;
+
+/// Access to a module as `dyn Module` and as `dyn Any`; implemented for
+/// every [`Module`] automatically.
+pub trait AsModule {
+    /// `self` as a trait object.
+    fn as_module(&self) -> &dyn Module;
+    /// `self` as a mutable trait object.
+    fn as_module_mut(&mut self) -> &mut dyn Module;
+    /// `self` as `Any`, for downcasts.
+    fn as_any(&self) -> &dyn Any;
+    /// `self` as mutable `Any`, for downcasts.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<T: Module> AsModule for T {
+    fn as_module(&self) -> &dyn Module {
+        self
+    }
+    fn as_module_mut(&mut self) -> &mut dyn Module {
+        self
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// A layer or a network: PyTorch's `nn.Module`.
+///
+/// Implement [`type_name`](Module::type_name) and
+/// [`forward`](Module::forward), and the structural methods your module has:
+/// [`children`](Module::children) / [`children_mut`](Module::children_mut)
+/// (ordered, named), [`own_parameters`](Module::own_parameters),
+/// [`own_buffers`](Module::own_buffers). Everything else
+/// (`named_parameters`, `state_dict`, `load_state_dict`, `apply`, printing)
+/// is provided from those.
+///
+/// ```
+/// use nninit::nn::{Linear, Module, Parameter};
+/// use nninit::{Result, Tensor};
+///
+/// #[derive(Debug)]
+/// struct Scaled {
+///     inner: Linear,
+///     scale: Parameter,
+/// }
+///
+/// impl Module for Scaled {
+///     fn type_name(&self) -> &'static str {
+///         "Scaled"
+///     }
+///     fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
+///         let mut y = self.inner.forward(x)?;
+///         y *= self.scale.data()?.item()?;
+///         Ok(y)
+///     }
+///     fn children(&self) -> Vec<(&str, &dyn Module)> {
+///         vec![("inner", &self.inner)]
+///     }
+///     fn children_mut(&mut self) -> Vec<(&str, &mut dyn Module)> {
+///         vec![("inner", &mut self.inner)]
+///     }
+///     fn own_parameters(&self) -> Vec<(&str, &Parameter)> {
+///         vec![("scale", &self.scale)]
+///     }
+/// }
+///
+/// let m = Scaled { inner: Linear::new(3, 2).unwrap(), scale: Parameter::new(Tensor::scalar(2.0)) };
+/// let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["scale", "inner.weight", "inner.bias"]);
+/// assert_eq!(
+///     m.to_string(),
+///     "Scaled(\n  (inner): Linear(in_features=3, out_features=2, bias=True)\n)"
+/// );
+/// ```
+///
+/// A user type gets `Display` by forwarding to [`repr`]:
+/// `impl fmt::Display for Scaled { fn fmt(..) { f.write_str(&nn::repr(self)) } }`;
+/// `dyn Module` prints that way already.
+pub trait Module: AsModule + Send + Sync + 'static {
+    /// The class name printed by `Display` (`Linear`, `Sequential`).
+    fn type_name(&self) -> &'static str;
+
+    /// The part of the printed form inside the parentheses, before the
+    /// children (`in_features=4, out_features=8, bias=True`); may span lines.
+    fn extra_repr(&self) -> String {
+        String::new()
+    }
+
+    /// Computes the output for `input`.
+    ///
+    /// # Errors
+    /// Shape errors of the layers, as PyTorch reports them.
+    fn forward(&mut self, input: &Tensor) -> Result<Tensor>;
+
+    /// The direct children, in registration order, with their names.
+    fn children(&self) -> Vec<(&str, &dyn Module)> {
+        Vec::new()
+    }
+
+    /// The direct children, mutably (same order and names as `children`).
+    fn children_mut(&mut self) -> Vec<(&str, &mut dyn Module)> {
+        Vec::new()
+    }
+
+    /// This module's own parameters (not its children's), in registration
+    /// order.
+    fn own_parameters(&self) -> Vec<(&str, &Parameter)> {
+        Vec::new()
+    }
+
+    /// This module's own buffers: non-trainable state, in `state_dict` but
+    /// not in `named_parameters`.
+    fn own_buffers(&self) -> Vec<(&str, &Buffer)> {
+        Vec::new()
+    }
+
+    /// Every parameter with its dotted name (`0.block 1.0.bias`): this
+    /// module's own first, then each child's, recursively, in registration
+    /// order; a parameter reachable under several names (a tie) is listed
+    /// once, under the first (PyTorch's `remove_duplicate=True`).
+    fn named_parameters(&self) -> Vec<(String, Parameter)> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        walk(self.as_module(), "", &mut |prefix, m| {
+            for (name, p) in m.own_parameters() {
+                if seen.insert(p.id()) {
+                    out.push((format!("{prefix}{name}"), p.clone()));
+                }
+            }
+        });
+        out
+    }
+
+    /// The parameters of [`named_parameters`](Module::named_parameters),
+    /// each once.
+    fn parameters(&self) -> Vec<Parameter> {
+        self.named_parameters()
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect()
+    }
+
+    /// Every buffer with its dotted name, each once.
+    fn named_buffers(&self) -> Vec<(String, Buffer)> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        walk(self.as_module(), "", &mut |prefix, m| {
+            for (name, b) in m.own_buffers() {
+                if seen.insert(b.id()) {
+                    out.push((format!("{prefix}{name}"), b.clone()));
+                }
+            }
+        });
+        out
+    }
+
+    /// This module (name `""`) and every descendant, pre-order, with dotted
+    /// names.
+    fn named_modules(&self) -> Vec<(String, &dyn Module)> {
+        let mut out = vec![(String::new(), self.as_module())];
+        collect_modules(self.as_module(), "", &mut out);
+        out
+    }
+
+    /// Every parameter and buffer under every name it has (tied parameters
+    /// under each), as copies, in the order of `named_parameters` within each
+    /// module (parameters, then buffers, then children).
+    fn state_dict(&self) -> StateDict {
+        let mut sd = StateDict::new();
+        let mut first_name: HashMap<usize, String> = HashMap::new();
+        walk(self.as_module(), "", &mut |prefix, m| {
+            let params = m.own_parameters().into_iter().map(|(n, p)| (n, p.slot()));
+            let buffers = m.own_buffers().into_iter().map(|(n, b)| (n, b.slot()));
+            for (name, slot) in params.chain(buffers) {
+                // An uninitialized parameter has no data to save; PyTorch
+                // saves an `UninitializedParameter` object, which we cannot
+                // represent as a tensor, so it is left out.
+                let Some(t) = slot.snapshot() else { continue };
+                let full = format!("{prefix}{name}");
+                let tie = first_name.get(&slot.identity()).cloned();
+                if tie.is_none() {
+                    first_name.insert(slot.identity(), full.clone());
+                }
+                sd.push_entry(full, t, tie);
+            }
+        });
+        sd
+    }
+
+    /// Copies the tensors of `state_dict` into this module's parameters and
+    /// buffers, by name.
+    ///
+    /// Every problem is found before anything is copied: on an error the
+    /// module is unchanged (PyTorch copies what it can before raising).
+    /// A shape mismatch is always an error; missing and unexpected keys are
+    /// errors when `strict`, and are returned otherwise. An uninitialized
+    /// (lazy) parameter takes the shape from the state dict.
+    ///
+    /// # Errors
+    /// [`Error::LoadStateDict`], with PyTorch's text:
+    /// ```text
+    /// Error(s) in loading state_dict for Sequential:
+    ///     Missing key(s) in state_dict: "2.weight", "2.bias".
+    /// ```
+    fn load_state_dict(&self, state_dict: &StateDict, strict: bool) -> Result<LoadReport> {
+        let mut targets = Vec::new();
+        walk(self.as_module(), "", &mut |prefix, m| {
+            let params = m
+                .own_parameters()
+                .into_iter()
+                .map(|(n, p)| (n, p.slot().clone()));
+            let buffers = m
+                .own_buffers()
+                .into_iter()
+                .map(|(n, b)| (n, b.slot().clone()));
+            for (name, slot) in params.chain(buffers) {
+                targets.push((format!("{prefix}{name}"), slot));
+            }
+        });
+        let mut missing = Vec::new();
+        let mut size_mismatch = Vec::new();
+        let mut copies = Vec::new();
+        let known: HashSet<&str> = targets.iter().map(|(n, _)| n.as_str()).collect();
+        for (name, slot) in &targets {
+            match state_dict.get(name) {
+                None => missing.push(name.clone()),
+                Some(src) => match slot.shape_of() {
+                    Some(shape) if shape != src.shape() => {
+                        size_mismatch.push((name.clone(), src.shape().to_vec(), shape));
+                    }
+                    _ => copies.push((slot, src)),
+                },
+            }
+        }
+        let unexpected: Vec<String> = state_dict
+            .keys()
+            .filter(|k| !known.contains(k))
+            .map(str::to_string)
+            .collect();
+        if !size_mismatch.is_empty() || (strict && (!missing.is_empty() || !unexpected.is_empty()))
+        {
+            let (missing, unexpected) = if strict {
+                (missing, unexpected)
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            return Err(Error::LoadStateDict {
+                module: self.type_name().to_string(),
+                missing,
+                unexpected,
+                size_mismatch,
+            });
+        }
+        for (slot, src) in copies {
+            slot.load(src);
+        }
+        Ok(LoadReport {
+            missing_keys: missing,
+            unexpected_keys: unexpected,
+        })
+    }
+
+    /// Calls `f` on every module of the tree: children first, then the
+    /// module itself, recursively (PyTorch's order). `f` can test a module's
+    /// type with [`downcast_ref`](trait.Module.html#method.downcast_ref).
+    ///
+    /// # Errors
+    /// The first error `f` returns (the walk stops there).
+    fn apply(&mut self, f: &mut dyn FnMut(&mut dyn Module) -> Result<()>) -> Result<()> {
+        for (_, child) in self.children_mut() {
+            child.apply(f)?;
+        }
+        f(self.as_module_mut())
+    }
+
+    /// Clears the gradient of every parameter (PyTorch's
+    /// `zero_grad(set_to_none=True)`).
+    fn zero_grad(&self) {
+        for p in self.parameters() {
+            // Setting `None` cannot fail.
+            let _ = p.set_grad(None);
+        }
+    }
+}
+
+/// Calls `f(prefix, module)` for `m` and every descendant, pre-order; the
+/// prefix ends in `.` except at the root.
+fn walk(m: &dyn Module, prefix: &str, f: &mut dyn FnMut(&str, &dyn Module)) {
+    f(prefix, m);
+    for (name, child) in m.children() {
+        walk(child, &format!("{prefix}{name}."), f);
+    }
+}
+
+fn collect_modules<'a>(m: &'a dyn Module, prefix: &str, out: &mut Vec<(String, &'a dyn Module)>) {
+    for (name, child) in m.children() {
+        let path = format!("{prefix}{name}");
+        out.push((path.clone(), child));
+        collect_modules(child, &format!("{path}."), out);
+    }
+}
+
+impl dyn Module {
+    /// The module as its concrete type, if it is a `T` ("is this a Linear?").
+    pub fn downcast_ref<T: Module>(&self) -> Option<&T> {
+        self.as_any().downcast_ref()
+    }
+
+    /// The module as its concrete type, mutably, if it is a `T`.
+    pub fn downcast_mut<T: Module>(&mut self) -> Option<&mut T> {
+        self.as_any_mut().downcast_mut()
+    }
+
+    /// Whether the module is a `T`.
+    pub fn is<T: Module>(&self) -> bool {
+        self.as_any().is::<T>()
+    }
+
+    /// The child at position `index`.
+    ///
+    /// # Errors
+    /// [`Error::ChildIndex`] if there is no such child.
+    pub fn child(&self, index: usize) -> Result<&dyn Module> {
+        let children = self.children();
+        let len = children.len();
+        children
+            .into_iter()
+            .nth(index)
+            .map(|(_, c)| c)
+            .ok_or(Error::ChildIndex { index, len })
+    }
+
+    /// The child at position `index`, mutably.
+    ///
+    /// # Errors
+    /// [`Error::ChildIndex`] if there is no such child.
+    pub fn child_mut(&mut self, index: usize) -> Result<&mut dyn Module> {
+        let children = self.children_mut();
+        let len = children.len();
+        children
+            .into_iter()
+            .nth(index)
+            .map(|(_, c)| c)
+            .ok_or(Error::ChildIndex { index, len })
+    }
+
+    /// The module as a `T`.
+    ///
+    /// # Errors
+    /// [`Error::ModuleType`] naming both types.
+    pub fn to<T: Module>(&self) -> Result<&T> {
+        let found = self.type_name().to_string();
+        self.downcast_ref().ok_or(Error::ModuleType {
+            path: String::new(),
+            expected: short_type_name::<T>(),
+            found,
+        })
+    }
+
+    /// The module as a mutable `T`.
+    ///
+    /// # Errors
+    /// [`Error::ModuleType`] naming both types.
+    pub fn to_mut<T: Module>(&mut self) -> Result<&mut T> {
+        let found = self.type_name().to_string();
+        self.downcast_mut().ok_or(Error::ModuleType {
+            path: String::new(),
+            expected: short_type_name::<T>(),
+            found,
+        })
+    }
+}
+
+/// `nninit::nn::Linear` → `Linear`.
+pub(crate) fn short_type_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    full.rsplit("::").next().unwrap_or(full)
+}
+
+/// `module[i]`: the `i`-th child, as for a Python `Sequential`.
+///
+/// # Panics
+/// If there is no such child, like slice indexing; use
+/// [`child`](trait.Module.html#method.child) for a `Result`.
+impl Index<usize> for dyn Module {
+    type Output = dyn Module;
+    fn index(&self, index: usize) -> &dyn Module {
+        match self.child(index) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+impl IndexMut<usize> for dyn Module {
+    fn index_mut(&mut self, index: usize) -> &mut dyn Module {
+        match self.child_mut(index) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// The printed form of a module, as PyTorch's `repr`:
+/// `Name(extra)` for a leaf, or the children indented one per line.
+pub fn repr(m: &dyn Module) -> String {
+    let extra = m.extra_repr();
+    let extra_lines: Vec<&str> = if extra.is_empty() {
+        Vec::new()
+    } else {
+        extra.split('\n').collect()
+    };
+    let child_lines: Vec<String> = m
+        .children()
+        .into_iter()
+        .map(|(name, c)| format!("({name}): {}", add_indent(&repr(c), 2)))
+        .collect();
+    let mut s = format!("{}(", m.type_name());
+    if extra_lines.len() == 1 && child_lines.is_empty() {
+        s.push_str(extra_lines[0]);
+    } else if !extra_lines.is_empty() || !child_lines.is_empty() {
+        let lines: Vec<&str> = extra_lines
+            .iter()
+            .copied()
+            .chain(child_lines.iter().map(String::as_str))
+            .collect();
+        s.push_str("\n  ");
+        s.push_str(&lines.join("\n  "));
+        s.push('\n');
+    }
+    s.push(')');
+    s
+}
+
+/// Indents every line but the first by `n` spaces.
+fn add_indent(s: &str, n: usize) -> String {
+    let pad = " ".repeat(n);
+    let mut lines = s.split('\n');
+    let mut out = lines.next().unwrap_or("").to_string();
+    for l in lines {
+        out.push('\n');
+        out.push_str(&pad);
+        out.push_str(l);
+    }
+    out
+}
+
+impl fmt::Display for dyn Module {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&repr(self))
+    }
+}
+
+impl fmt::Debug for dyn Module {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&repr(self))
+    }
+}
+
+/// Implements `Display` (PyTorch's module printing) for module types.
+macro_rules! display_as_module {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&$crate::nn::repr(self))
+            }
+        }
+    )*};
+}
+display_as_module!(Linear, ReLU, Sequential);
+
+/// What a non-strict [`Module::load_state_dict`] did not match (PyTorch's
+/// `_IncompatibleKeys`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LoadReport {
+    /// Keys of the model that the state dict did not have.
+    pub missing_keys: Vec<String>,
+    /// Keys of the state dict that the model does not have.
+    pub unexpected_keys: Vec<String>,
+}
+
+/// An ordered map from dotted names to tensors: a module's state.
+///
+/// Made by [`Module::state_dict`] (copies of the data, so later training
+/// does not change it), or built by hand with [`insert`](StateDict::insert).
+/// It remembers which names were the same storage in the module (a tied
+/// parameter is present under each of its names): see
+/// [`tied_to`](StateDict::tied_to). Prints like PyTorch's `OrderedDict`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StateDict {
+    entries: Vec<(String, Tensor)>,
+    /// For an entry that is an alias: the index of the first name of its
+    /// storage.
+    ties: Vec<Option<usize>>,
+    index: HashMap<String, usize>,
+}
+
+impl StateDict {
+    /// An empty state dict.
+    pub fn new() -> StateDict {
+        StateDict::default()
+    }
+
+    fn push_entry(&mut self, name: String, t: Tensor, tie: Option<String>) {
+        let tie = tie.and_then(|n| self.index.get(&n).copied());
+        self.index.insert(name.clone(), self.entries.len());
+        self.entries.push((name, t));
+        self.ties.push(tie);
+    }
+
+    /// Inserts or replaces `name` (an untied entry, appended at the end if
+    /// new). Returns the previous tensor.
+    pub fn insert(&mut self, name: impl Into<String>, tensor: Tensor) -> Option<Tensor> {
+        let name = name.into();
+        match self.index.get(&name) {
+            Some(&i) => {
+                self.ties[i] = None;
+                Some(std::mem::replace(&mut self.entries[i].1, tensor))
+            }
+            None => {
+                self.push_entry(name, tensor, None);
+                None
+            }
+        }
+    }
+
+    /// Records that `alias` is the same storage as `target` (both must be
+    /// present; `target` is not itself an alias). Returns whether it was
+    /// recorded.
+    pub fn tie(&mut self, alias: &str, target: &str) -> bool {
+        match (self.index.get(alias), self.index.get(target)) {
+            (Some(&a), Some(&t)) if a != t && self.ties[t].is_none() => {
+                self.ties[a] = Some(t);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The tensor named `name`.
+    pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.index.get(name).map(|&i| &self.entries[i].1)
+    }
+
+    /// The first name of the storage `name` shares, if `name` is an alias of
+    /// an earlier entry (a tied parameter's later name).
+    pub fn tied_to(&self, name: &str) -> Option<&str> {
+        let i = *self.index.get(name)?;
+        self.ties[i].map(|t| self.entries[t].0.as_str())
+    }
+
+    /// Whether `name` is present.
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
+    /// The names, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// `(name, tensor)` pairs, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
+        self.entries.iter().map(|(n, t)| (n.as_str(), t))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// `state_dict["2.bias"]`.
+///
+/// # Panics
+/// If the name is absent, like `HashMap`'s index; use
+/// [`get`](StateDict::get) for an `Option`.
+impl Index<&str> for StateDict {
+    type Output = Tensor;
+    fn index(&self, name: &str) -> &Tensor {
+        match self.get(name) {
+            Some(t) => t,
+            None => panic!("no key {name:?} in the state dict"),
+        }
+    }
+}
+
+impl fmt::Display for StateDict {
+    /// `OrderedDict([('weight', tensor(...)), ('bias', tensor(...))])`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OrderedDict([")?;
+        for (i, (name, t)) in self.entries.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "('{name}', {t})")?;
+        }
+        f.write_str("])")
+    }
+}

@@ -1,0 +1,389 @@
+//! [`Parameter`] and [`Buffer`]: shared handles on a module's tensors.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::error::{Error, Result};
+use crate::init::InitTarget;
+use crate::tensor::Tensor;
+
+/// What a handle points at: the data (absent until a lazy module infers its
+/// shape) and, for parameters, the gradient.
+#[derive(Debug, Default)]
+struct Slot {
+    data: Option<Tensor>,
+    grad: Option<Tensor>,
+}
+
+/// A shared, lockable slot; the identity of a [`Parameter`] or [`Buffer`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Shared(Arc<RwLock<Slot>>);
+
+impl Shared {
+    fn new(data: Option<Tensor>) -> Shared {
+        Shared(Arc::new(RwLock::new(Slot { data, grad: None })))
+    }
+
+    // A lock is poisoned only when a thread panicked while holding it; the
+    // slot holds plain tensors, which stay valid, so we carry on.
+    fn read(&self) -> RwLockReadGuard<'_, Slot> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Slot> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn data(&self) -> Result<DataRef<'_>> {
+        let guard = self.read();
+        if guard.data.is_none() {
+            return Err(Error::UninitializedParameter);
+        }
+        Ok(DataRef(guard))
+    }
+
+    fn data_mut(&self) -> Result<DataMut<'_>> {
+        let guard = self.write();
+        if guard.data.is_none() {
+            return Err(Error::UninitializedParameter);
+        }
+        Ok(DataMut(guard))
+    }
+
+    fn id(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+}
+
+/// A read lock on a parameter's data; derefs to the [`Tensor`].
+#[derive(Debug)]
+pub struct DataRef<'a>(RwLockReadGuard<'a, Slot>);
+
+impl Deref for DataRef<'_> {
+    type Target = Tensor;
+    fn deref(&self) -> &Tensor {
+        self.0
+            .data
+            .as_ref()
+            .expect("DataRef is only made for initialized slots")
+    }
+}
+
+/// A write lock on a parameter's data; derefs (mutably) to the [`Tensor`].
+#[derive(Debug)]
+pub struct DataMut<'a>(RwLockWriteGuard<'a, Slot>);
+
+impl Deref for DataMut<'_> {
+    type Target = Tensor;
+    fn deref(&self) -> &Tensor {
+        self.0
+            .data
+            .as_ref()
+            .expect("DataMut is only made for initialized slots")
+    }
+}
+
+impl DerefMut for DataMut<'_> {
+    fn deref_mut(&mut self) -> &mut Tensor {
+        self.0
+            .data
+            .as_mut()
+            .expect("DataMut is only made for initialized slots")
+    }
+}
+
+/// A trainable tensor of a module: PyTorch's `nn.Parameter`.
+///
+/// A `Parameter` is a cheap handle (an `Arc`): **clones alias the same
+/// storage**, which is how tied parameters work. [`Parameter::ptr_eq`] tells
+/// an alias from an equal copy. It holds the data and `grad`, which is `None`
+/// until a backward pass accumulates into it. It is `Send + Sync`; access
+/// goes through a read-write lock ([`data`](Parameter::data) /
+/// [`data_mut`](Parameter::data_mut)), so hold the guards briefly.
+///
+/// A parameter of a lazy module ([`Linear::lazy`](super::Linear::lazy)) has no
+/// data until the first forward infers its shape: until then
+/// [`data`](Parameter::data) is an [`Error::UninitializedParameter`] and it
+/// prints as `<UninitializedParameter>`, never garbage.
+///
+/// ```
+/// use nninit::Tensor;
+/// use nninit::nn::Parameter;
+///
+/// let p = Parameter::new(Tensor::ones(&[2]).unwrap());
+/// let alias = p.clone();
+/// alias.data_mut().unwrap()[[0]] = 42.0;
+/// assert_eq!(p.data().unwrap()[[0]], 42.0);
+/// assert!(p.ptr_eq(&alias));
+/// let copy = Parameter::new(p.data().unwrap().clone());
+/// assert!(!p.ptr_eq(&copy));
+/// assert!(p.grad().is_none());
+/// assert_eq!(p.to_string(), "Parameter containing:\ntensor([42.,  1.], requires_grad=True)");
+/// ```
+#[derive(Clone, Debug)]
+pub struct Parameter(Shared);
+
+impl Parameter {
+    /// A parameter holding `data`, with no gradient.
+    pub fn new(data: Tensor) -> Parameter {
+        Parameter(Shared::new(Some(data)))
+    }
+
+    /// A parameter whose shape is not known yet (PyTorch's
+    /// `UninitializedParameter`).
+    pub fn uninitialized() -> Parameter {
+        Parameter(Shared::new(None))
+    }
+
+    /// Whether the parameter has data (false only for a lazy module's
+    /// parameters before its first forward).
+    pub fn is_initialized(&self) -> bool {
+        self.0.read().data.is_some()
+    }
+
+    /// Read access to the data.
+    ///
+    /// # Errors
+    /// [`Error::UninitializedParameter`] before a lazy module's first forward.
+    pub fn data(&self) -> Result<DataRef<'_>> {
+        self.0.data()
+    }
+
+    /// Write access to the data (seen through every alias).
+    ///
+    /// # Errors
+    /// [`Error::UninitializedParameter`] before a lazy module's first forward.
+    pub fn data_mut(&self) -> Result<DataMut<'_>> {
+        self.0.data_mut()
+    }
+
+    /// The shape, or `None` while uninitialized.
+    pub fn shape(&self) -> Option<Vec<usize>> {
+        self.0.read().data.as_ref().map(|t| t.shape().to_vec())
+    }
+
+    /// Replaces the data (and drops the gradient), initializing the
+    /// parameter if it was not.
+    pub fn set_data(&self, data: Tensor) {
+        let mut slot = self.0.write();
+        slot.data = Some(data);
+        slot.grad = None;
+    }
+
+    /// A copy of the gradient; `None` until a backward pass.
+    pub fn grad(&self) -> Option<Tensor> {
+        self.0.read().grad.clone()
+    }
+
+    /// Sets or clears the gradient.
+    ///
+    /// # Errors
+    /// [`Error::GradShape`] if the gradient's shape is not the data's.
+    pub fn set_grad(&self, grad: Option<Tensor>) -> Result<()> {
+        let mut slot = self.0.write();
+        if let (Some(g), Some(d)) = (&grad, &slot.data)
+            && g.shape() != d.shape()
+        {
+            return Err(grad_shape_error(d, g));
+        }
+        slot.grad = grad;
+        Ok(())
+    }
+
+    /// Adds `grad` into the gradient (`None` becomes a copy of `grad`): the
+    /// gradients of every use of a tied parameter are summed this way.
+    ///
+    /// # Errors
+    /// [`Error::UninitializedParameter`], or [`Error::GradShape`] if `grad`
+    /// does not have the data's shape.
+    pub fn accumulate_grad(&self, grad: &Tensor) -> Result<()> {
+        self.update_grad(grad.shape(), |acc| match acc {
+            Some(acc) => {
+                for (a, g) in acc.as_mut_slice().iter_mut().zip(grad.as_slice()) {
+                    *a += g;
+                }
+            }
+            None => *acc = Some(grad.clone()),
+        })
+    }
+
+    /// Runs `f` on the gradient slot after checking `shape` against the
+    /// data's shape (the gradient, if any, always has the data's shape).
+    pub(crate) fn update_grad(
+        &self,
+        shape: &[usize],
+        f: impl FnOnce(&mut Option<Tensor>),
+    ) -> Result<()> {
+        let mut slot = self.0.write();
+        let Slot { data, grad } = &mut *slot;
+        let Some(data) = data else {
+            return Err(Error::UninitializedParameter);
+        };
+        if data.shape() != shape {
+            return Err(Error::GradShape {
+                what: "gradient of a parameter".to_string(),
+                expected: data.shape().to_vec(),
+                found: shape.to_vec(),
+            });
+        }
+        f(grad);
+        Ok(())
+    }
+
+    /// Runs `f` on the data and the gradient together (for optimizers).
+    ///
+    /// # Errors
+    /// [`Error::UninitializedParameter`].
+    pub fn with_data_and_grad<R>(
+        &self,
+        f: impl FnOnce(&mut Tensor, Option<&Tensor>) -> R,
+    ) -> Result<R> {
+        let mut slot = self.0.write();
+        let Slot { data, grad } = &mut *slot;
+        let data = data.as_mut().ok_or(Error::UninitializedParameter)?;
+        Ok(f(data, grad.as_ref()))
+    }
+
+    /// Whether `self` and `other` are the same parameter (aliases of one
+    /// storage), not merely equal.
+    pub fn ptr_eq(&self, other: &Parameter) -> bool {
+        self.id() == other.id()
+    }
+
+    /// An identity key: equal for aliases, distinct for distinct parameters
+    /// alive at the same time.
+    pub fn id(&self) -> usize {
+        self.0.id()
+    }
+}
+
+fn grad_shape_error(data: &Tensor, grad: &Tensor) -> Error {
+    Error::GradShape {
+        what: "gradient of a parameter".to_string(),
+        expected: data.shape().to_vec(),
+        found: grad.shape().to_vec(),
+    }
+}
+
+impl fmt::Display for Parameter {
+    /// `Parameter containing:` and the tensor with `requires_grad=True`, as
+    /// PyTorch prints a parameter; `<UninitializedParameter>` before a lazy
+    /// module's first forward.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let slot = self.0.read();
+        match &slot.data {
+            Some(t) => write!(
+                f,
+                "Parameter containing:\n{}",
+                crate::tensor::repr_with(t, f.precision(), &["requires_grad=True"])
+            ),
+            None => f.write_str("<UninitializedParameter>"),
+        }
+    }
+}
+
+impl InitTarget for &Parameter {
+    fn with_tensor<R>(self, f: impl FnOnce(&mut Tensor) -> Result<R>) -> Result<R> {
+        f(&mut *self.data_mut()?)
+    }
+}
+
+impl InitTarget for &mut Parameter {
+    fn with_tensor<R>(self, f: impl FnOnce(&mut Tensor) -> Result<R>) -> Result<R> {
+        f(&mut *self.data_mut()?)
+    }
+}
+
+/// Non-trainable state of a module (PyTorch's *buffer*): listed in
+/// `state_dict`, not in `named_parameters`, never stepped by an optimizer.
+///
+/// A shared handle like [`Parameter`] (clones alias), without a gradient.
+#[derive(Clone, Debug)]
+pub struct Buffer(Shared);
+
+impl Buffer {
+    /// A buffer holding `data`.
+    pub fn new(data: Tensor) -> Buffer {
+        Buffer(Shared::new(Some(data)))
+    }
+
+    /// Read access to the data.
+    ///
+    /// # Errors
+    /// Never for a buffer made by [`Buffer::new`]; the `Result` matches
+    /// [`Parameter::data`].
+    pub fn data(&self) -> Result<DataRef<'_>> {
+        self.0.data()
+    }
+
+    /// Write access to the data.
+    ///
+    /// # Errors
+    /// As [`Buffer::data`].
+    pub fn data_mut(&self) -> Result<DataMut<'_>> {
+        self.0.data_mut()
+    }
+
+    /// Whether two handles alias one buffer.
+    pub fn ptr_eq(&self, other: &Buffer) -> bool {
+        self.0.id() == other.0.id()
+    }
+
+    /// An identity key (see [`Parameter::id`]).
+    pub fn id(&self) -> usize {
+        self.0.id()
+    }
+}
+
+impl fmt::Display for Buffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0.read().data {
+            Some(t) => fmt::Display::fmt(t, f),
+            None => f.write_str("<UninitializedBuffer>"),
+        }
+    }
+}
+
+impl InitTarget for &Buffer {
+    fn with_tensor<R>(self, f: impl FnOnce(&mut Tensor) -> Result<R>) -> Result<R> {
+        f(&mut *self.data_mut()?)
+    }
+}
+
+impl Parameter {
+    pub(crate) fn slot(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl Buffer {
+    pub(crate) fn slot(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// Crate-internal access to the slot behind either handle.
+impl Shared {
+    pub(crate) fn identity(&self) -> usize {
+        self.id()
+    }
+
+    pub(crate) fn snapshot(&self) -> Option<Tensor> {
+        self.read().data.clone()
+    }
+
+    pub(crate) fn shape_of(&self) -> Option<Vec<usize>> {
+        self.read().data.as_ref().map(|t| t.shape().to_vec())
+    }
+
+    /// Copies `src` in when the shapes agree, else (an uninitialized slot, or
+    /// a caller that checked) replaces the data with a copy of `src`.
+    pub(crate) fn load(&self, src: &Tensor) {
+        let mut slot = self.write();
+        match &mut slot.data {
+            Some(d) if d.shape() == src.shape() => d.as_mut_slice().copy_from_slice(src.as_slice()),
+            d => *d = Some(src.clone()),
+        }
+    }
+}
