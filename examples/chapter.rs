@@ -9,17 +9,22 @@
 
 use std::fmt::Write;
 
+#[path = "train_tied.rs"]
+#[allow(dead_code)]
+mod train_tied;
+
+use nninit::gemm::{self, MatMut, MatRef};
 use nninit::init;
-use nninit::nn::{Linear, Module, ReLU, Sequential};
-use nninit::{Result, Tensor, manual_seed};
+use nninit::nn::{Buffer, Linear, Module, ReLU, Sequential};
+use nninit::{Error, Result, Tensor, manual_seed};
 
 /// `nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 4), nn.ReLU())`.
 pub(crate) fn block1() -> Result<Sequential> {
     Ok(Sequential::new()
         .with(Linear::new(4, 8)?)
-        .with(ReLU)
+        .with(ReLU::new())
         .with(Linear::new(8, 4)?)
-        .with(ReLU))
+        .with(ReLU::new()))
 }
 
 /// Four `block1()` under the names `block 0` … `block 3`.
@@ -35,7 +40,7 @@ pub(crate) fn block2() -> Result<Sequential> {
 pub(crate) fn lazy_net() -> Sequential {
     Sequential::new()
         .with(Linear::lazy(8))
-        .with(ReLU)
+        .with(ReLU::new())
         .with(Linear::lazy(1))
 }
 
@@ -44,11 +49,11 @@ pub(crate) fn tied_net() -> Result<Sequential> {
     let shared = Linear::new(8, 8)?;
     Ok(Sequential::new()
         .with(Linear::new(4, 8)?)
-        .with(ReLU)
+        .with(ReLU::new())
         .with(shared.clone())
-        .with(ReLU)
+        .with(ReLU::new())
         .with(shared)
-        .with(ReLU)
+        .with(ReLU::new())
         .with(Linear::new(8, 1)?))
 }
 
@@ -86,7 +91,118 @@ pub(crate) fn my_init(m: &mut dyn Module, out: &mut String) -> Result<()> {
     Ok(())
 }
 
-/// Items 1 to 7 of the tour, written to `out`.
+/// D2L's `FixedHiddenMLP`: one `Linear(20, 20)` used twice, a constant
+/// random weight held as a *buffer* (in `state_dict`, not trained), and a
+/// forward that halves its output while the sum of its absolute values
+/// exceeds 1, returning the sum. Its backward is written out by hand, as any
+/// user module's would be.
+#[derive(Debug)]
+pub(crate) struct FixedHiddenMLP {
+    rand_weight: Buffer,
+    linear: Linear,
+    training: bool,
+    /// Per training forward: the ReLU output and the final scale.
+    records: Vec<(Tensor, f32)>,
+}
+
+impl FixedHiddenMLP {
+    pub(crate) fn new() -> Result<FixedHiddenMLP> {
+        Ok(FixedHiddenMLP {
+            rand_weight: Buffer::new(Tensor::rand(&[20, 20], None)?),
+            linear: Linear::new(20, 20)?,
+            training: false,
+            records: Vec::new(),
+        })
+    }
+}
+
+impl std::fmt::Display for FixedHiddenMLP {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&nninit::nn::repr(self))
+    }
+}
+
+impl Module for FixedHiddenMLP {
+    fn type_name(&self) -> &'static str {
+        "FixedHiddenMLP"
+    }
+
+    fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
+        let h = self.linear.forward(x)?;
+        // relu(h · rand_weight + 1)
+        let mut a = gemm::matmul(&h, &*self.rand_weight.data()?)?;
+        for v in a.as_mut_slice() {
+            let z = *v + 1.0;
+            *v = if z < 0.0 { 0.0 } else { z };
+        }
+        let y = self.linear.forward(&a)?;
+        // `while X.abs().sum() > 1: X /= 2`, stopping on a non-finite sum
+        // (PyTorch's loop never ends on an infinite one).
+        let mut scale = 1.0f32;
+        let abs_sum: f64 = y.as_slice().iter().map(|v| f64::from(v.abs())).sum();
+        let mut s = abs_sum;
+        while s > 1.0 && s.is_finite() {
+            scale /= 2.0;
+            s /= 2.0;
+        }
+        let out = y.sum() * f64::from(scale);
+        if self.training {
+            self.records.push((a, scale));
+        }
+        Ok(Tensor::scalar(out as f32))
+    }
+
+    fn backward(&mut self, grad_output: &Tensor) -> Result<Tensor> {
+        let (a, scale) = self.records.pop().ok_or(Error::BackwardBeforeForward {
+            module: "FixedHiddenMLP".to_string(),
+        })?;
+        let dy = Tensor::full(&[a.shape()[0], 20], grad_output.item()? * scale)?;
+        let mut da = self.linear.backward(&dy)?;
+        for (d, &v) in da.as_mut_slice().iter_mut().zip(a.as_slice()) {
+            if v <= 0.0 {
+                *d = 0.0;
+            }
+        }
+        // dh = da · rand_weightᵀ
+        let mut dh = Tensor::zeros(da.shape())?;
+        let w = self.rand_weight.data()?;
+        gemm::gemm(
+            1.0,
+            MatRef::from_tensor(&da)?,
+            MatRef::from_tensor(&w)?.t(),
+            0.0,
+            MatMut::from_tensor(&mut dh)?,
+        )?;
+        drop(w);
+        self.linear.backward(&dh)
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
+        if !training {
+            self.records.clear();
+        }
+    }
+
+    fn children(&self) -> Vec<(&str, &dyn Module)> {
+        vec![("linear", &self.linear)]
+    }
+
+    fn children_mut(&mut self) -> Vec<(&str, &mut dyn Module)> {
+        vec![("linear", &mut self.linear)]
+    }
+
+    fn own_buffers(&self) -> Vec<(&str, &Buffer)> {
+        vec![("rand_weight", &self.rand_weight)]
+    }
+}
+
+/// The losses of 100 steps of `examples/train_tied.rs`, its report in `out`.
+pub(crate) fn train_tied_losses(out: &mut String) -> Result<Vec<f32>> {
+    train_tied::train(100, 25, out)
+}
+
+/// Items 1 to 8 of the tour, written to `out`.
 pub(crate) fn run(out: &mut String) -> Result<()> {
     manual_seed(42);
 
@@ -235,6 +351,44 @@ pub(crate) fn run(out: &mut String) -> Result<()> {
         out,
         "state_dict ties: 4.weight -> {:?}",
         sd.tied_to("4.weight")
+    )
+    .unwrap();
+    // Backward sums the gradients of both uses into the one parameter.
+    tied.train(true);
+    let y = tied.forward(&x)?;
+    tied.backward(&Tensor::ones(y.shape())?)?;
+    let grad = tied
+        .child::<Linear>(2)?
+        .weight
+        .grad()
+        .map(|g| g.shape().to_vec());
+    writeln!(out, "net[2].weight.grad shape after one backward: {grad:?}").unwrap();
+
+    // 8. Exercises.
+    writeln!(out, "\n## 8. Exercises").unwrap();
+    let mut mlp = FixedHiddenMLP::new()?;
+    writeln!(out, "{mlp}").unwrap();
+    for (name, p) in mlp.named_parameters() {
+        writeln!(out, "parameter {name} {:?}", p.shape().unwrap_or_default()).unwrap();
+    }
+    for (name, b) in mlp.named_buffers() {
+        writeln!(out, "buffer {name} {:?}", b.data()?.shape()).unwrap();
+    }
+    let sd = mlp.state_dict();
+    writeln!(out, "state_dict keys: {:?}", sd.keys().collect::<Vec<_>>()).unwrap();
+    let x20 = Tensor::rand(&[2, 20], None)?;
+    writeln!(out, "FixedHiddenMLP()(X) = {}", mlp.forward(&x20)?).unwrap();
+    writeln!(
+        out,
+        "training the shared-layer MLP (examples/train_tied.rs):"
+    )
+    .unwrap();
+    let losses = train_tied_losses(out)?;
+    writeln!(
+        out,
+        "loss {:.4} -> {:.4}",
+        losses[0],
+        losses[losses.len() - 1]
     )
     .unwrap();
     Ok(())

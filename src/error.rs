@@ -258,15 +258,17 @@ pub enum Error {
         /// The gradient's shape.
         found: Vec<usize>,
     },
-    /// A bad optimizer or loss hyper-parameter (names the value).
+    /// A bad optimizer hyper-parameter: negative, or not finite (PyTorch's
+    /// text, `Invalid learning rate: -0.1`).
     Hyperparameter {
-        /// The parameter's name (`lr`, `momentum`).
+        /// The parameter as PyTorch's message names it (`learning rate`,
+        /// `momentum value`, `weight_decay value`, `dampening value`).
         name: &'static str,
         /// The value given.
         value: f64,
-        /// What it should be (PyTorch's wording).
-        reason: &'static str,
     },
+    /// `nesterov` without momentum, or with dampening.
+    Nesterov,
     // ---- io ------------------------------------------------------------
     /// A file or byte string is not in the expected format.
     Format {
@@ -505,11 +507,12 @@ impl fmt::Display for Error {
                 f,
                 "{what} must have shape {expected:?}, but found shape {found:?}"
             ),
-            Error::Hyperparameter {
-                name,
-                value,
-                reason,
-            } => write!(f, "Invalid {name} value: {}: {reason}", fmt_g(*value)),
+            Error::Hyperparameter { name, value } => {
+                write!(f, "Invalid {name}: {}", fmt_g(*value))
+            }
+            Error::Nesterov => {
+                f.write_str("Nesterov momentum requires a momentum and zero dampening")
+            }
             Error::Format { format, reason } => write!(f, "invalid {format} data: {reason}"),
             Error::Io { message, .. } => write!(f, "{message}"),
             Error::IsaUnsupported { isa } => {

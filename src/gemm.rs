@@ -19,7 +19,8 @@
 //! pool the crate uses; matrixmultiply's own threading is not enabled), along
 //! the larger of `C`'s two dimensions: each part packs its own panel of the
 //! operand it splits and the whole of the other, so splitting the larger
-//! dimension duplicates the smaller packing. The result does not depend on
+//! dimension duplicates the smaller packing; column parts write their block
+//! of `C` in place. The result does not depend on
 //! the split: each element of `C` is computed by the same kernel over the
 //! same `k` loop whatever the number of threads, so products are
 //! bit-identical for any pool size (tested).
@@ -261,63 +262,97 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) 
                 sgemm_checked(alpha, a.rows_from(r0, len), b, beta, chunk, n);
             });
     } else {
-        // Split the columns of C: each part writes a column block of every
-        // row, so the parts work on a copy of their block (contiguous) and
-        // the blocks are scattered back after. The copy is m·n/p elements
-        // per part, small next to the m·k·n/p multiply-adds.
+        // Split the columns of C: part `p` writes columns [c0, c0 + w) of
+        // every row, in place (row stride n).
         let cols = n.div_ceil(threads).next_multiple_of(TILE);
         let parts = n.div_ceil(cols);
-        let blocks: Vec<(usize, Vec<f32>)> = (0..parts)
-            .into_par_iter()
-            .map(|p| {
-                let c0 = p * cols;
-                let w = cols.min(n - c0);
-                let mut block = vec![0.0f32; m * w];
-                if beta != 0.0 {
-                    for (dst, src) in block.chunks_exact_mut(w).zip(c.data.chunks_exact(n)) {
-                        dst.copy_from_slice(&src[c0..c0 + w]);
-                    }
-                }
-                sgemm_checked(alpha, a, b.cols_from(c0, w), beta, &mut block, w);
-                (c0, block)
-            })
-            .collect();
-        for (c0, block) in blocks {
-            let w = block.len() / m.max(1);
-            for (src, dst) in block.chunks_exact(w.max(1)).zip(c.data.chunks_exact_mut(n)) {
-                dst[c0..c0 + w].copy_from_slice(src);
-            }
-        }
+        let out = OutPtr(c.data.as_mut_ptr());
+        let len = c.data.len();
+        (0..parts).into_par_iter().for_each(|p| {
+            let c0 = p * cols;
+            let w = cols.min(n - c0);
+            // SAFETY: `out` points at the m×n row-major buffer `c.data` of
+            // `len` elements, mutably borrowed for the whole parallel loop.
+            // Part `p` passes a view starting at column c0 whose elements
+            // (i, j), i < m, j < w, are at offsets c0 + i·n + j < len; the
+            // parts' column ranges are disjoint, so no element is written by
+            // two parts or read by another part.
+            unsafe { sgemm_raw(alpha, a, b.cols_from(c0, w), beta, out.at(c0), n, len - c0) };
+        });
     }
     Ok(())
 }
 
+/// A raw output pointer shared by the parts of a column split.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+
+impl OutPtr {
+    /// The pointer `offset` elements on (a method, so closures capture the
+    /// whole `Send + Sync` wrapper rather than its raw field).
+    ///
+    /// # Safety
+    /// As `pointer::add`: the result must stay inside the buffer.
+    unsafe fn at(self, offset: usize) -> *mut f32 {
+        // SAFETY: forwarded to the caller.
+        unsafe { self.0.add(offset) }
+    }
+}
+
+// SAFETY: the pointer is only dereferenced by `sgemm_raw` calls whose
+// written regions are disjoint (see the call site); the buffer outlives them.
+unsafe impl Send for OutPtr {}
+// SAFETY: as for `Send`: shared use writes disjoint regions only.
+unsafe impl Sync for OutPtr {}
+
 /// One call of `matrixmultiply::sgemm` on views already checked to fit:
 /// `c` is `a.rows × b.cols` row-major with row stride `ldc`.
 fn sgemm_checked(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32], ldc: usize) {
+    // SAFETY: `c` is a valid, exclusively borrowed buffer of `c.len()`
+    // elements.
+    unsafe { sgemm_raw(alpha, a, b, beta, c.as_mut_ptr(), ldc, c.len()) }
+}
+
+/// `C ← α·A·B + β·C` for `C` at `c` with row stride `ldc`.
+///
+/// # Safety
+/// `c` must be valid for reads and writes of `c_len` elements, and no other
+/// thread may access elements `(i, j)` (offset `i·ldc + j`, `i < a.rows`,
+/// `j < b.cols`) during the call.
+unsafe fn sgemm_raw(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    c: *mut f32,
+    ldc: usize,
+    c_len: usize,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(a.cols, b.rows);
     if m == 0 || n == 0 {
         return;
     }
-    assert!(c.len() >= (m - 1) * ldc + n, "output too short");
+    assert!(c_len >= (m - 1) * ldc + n, "output too short");
     if k == 0 {
-        // A·B is the zero matrix; matrixmultiply would also do this, but the
-        // views of A and B may then be empty slices.
-        for row in c.chunks_mut(ldc).take(m) {
-            for x in &mut row[..n] {
+        // A·B is the zero matrix (the views of A and B may be empty slices).
+        for i in 0..m {
+            // SAFETY: row i, columns 0..n, is inside the `c_len` elements
+            // (asserted above) and reserved to this call by the contract.
+            let row = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), n) };
+            for x in row {
                 *x = if beta == 0.0 { 0.0 } else { beta * *x };
             }
         }
         return;
     }
     // SAFETY: `MatRef::new` checked that every element (i, j) of `a` and `b`
-    // (i < rows, j < cols, offsets (i·rs + j·cs)) lies inside their slices,
-    // and that the strides fit in `isize`; `rows_from`/`cols_from` only
-    // shrink a view within its checked range. `c` holds rows 0..m of `n`
-    // elements at stride `ldc` (asserted above), and is borrowed mutably, so
-    // nothing else reads or writes it during the call. matrixmultiply reads
-    // only the elements the views describe and writes only those of `c`.
+    // (offset i·rs + j·cs) lies inside their slices and that the strides fit
+    // in `isize`; `rows_from`/`cols_from` only shrink a view within its
+    // checked range. The elements of C lie inside the `c_len` valid elements
+    // (asserted above) and are ours alone by the caller's contract.
+    // matrixmultiply reads only the elements the views describe and writes
+    // only those of C.
     unsafe {
         matrixmultiply::sgemm(
             m,
@@ -331,7 +366,7 @@ fn sgemm_checked(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f
             b.row_stride as isize,
             b.col_stride as isize,
             beta,
-            c.as_mut_ptr(),
+            c,
             ldc as isize,
             1,
         );

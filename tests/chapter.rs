@@ -136,16 +136,16 @@ fn item3_nested_blocks() {
     // Names with spaces are fine; a dot or an empty name is not.
     let mut b = Sequential::new();
     assert_eq!(
-        b.add_module("x.y", ReLU).unwrap_err().to_string(),
+        b.add_module("x.y", ReLU::new()).unwrap_err().to_string(),
         "module name can't contain \".\", got: x.y"
     );
     assert_eq!(
-        b.add_module("", ReLU).unwrap_err().to_string(),
+        b.add_module("", ReLU::new()).unwrap_err().to_string(),
         "module name can't be empty string \"\""
     );
-    b.add_module("a b", ReLU).unwrap();
+    b.add_module("a b", ReLU::new()).unwrap();
     assert_eq!(
-        b.add_module("a b", ReLU).unwrap_err().to_string(),
+        b.add_module("a b", ReLU::new()).unwrap_err().to_string(),
         "attribute 'a b' already exists"
     );
     let mods: Vec<String> = rgnet.named_modules().into_iter().map(|(n, _)| n).collect();

@@ -1,9 +1,9 @@
 //! [`Linear`]: `y = x·Wᵀ + b`, eager or lazy.
 
-use super::{Module, Parameter};
+use super::{Module, Parameter, check_grad_shape};
 use crate::Generator;
-use crate::error::Result;
-use crate::gemm;
+use crate::error::{Error, Result};
+use crate::gemm::{self, MatMut, MatRef};
 use crate::init::{FanMode, Init, Nonlinearity};
 use crate::tensor::Tensor;
 
@@ -47,6 +47,9 @@ pub struct Linear {
     /// `[out_features]`, or `None` for a layer built without bias.
     pub bias: Option<Parameter>,
     out_features: usize,
+    training: bool,
+    /// Inputs of the training forwards not yet consumed by a backward.
+    inputs: Vec<Tensor>,
 }
 
 impl Linear {
@@ -76,6 +79,8 @@ impl Linear {
             weight: Parameter::new(weight),
             bias: bias.map(Parameter::new),
             out_features,
+            training: false,
+            inputs: Vec::new(),
         })
     }
 
@@ -91,6 +96,8 @@ impl Linear {
             weight: Parameter::uninitialized(),
             bias: bias.then(Parameter::uninitialized),
             out_features,
+            training: false,
+            inputs: Vec::new(),
         }
     }
 
@@ -182,10 +189,76 @@ impl Module for Linear {
             self.materialize(width)?;
         }
         let weight = self.weight.data()?;
-        match &self.bias {
+        let out = match &self.bias {
             Some(b) => gemm::linear(input, &weight, Some(&*b.data()?)),
             None => gemm::linear(input, &weight, None),
+        }?;
+        if self.training {
+            self.inputs.push(input.clone());
         }
+        Ok(out)
+    }
+
+    /// `dW += dYᵀ·X`, `db += Σ_rows dY`, returns `dX = dY·W`; all products
+    /// through [`gemm`](crate::gemm) with transposes as strided views.
+    fn backward(&mut self, grad_output: &Tensor) -> Result<Tensor> {
+        let x = self.inputs.pop().ok_or(Error::BackwardBeforeForward {
+            module: "Linear".to_string(),
+        })?;
+        let Some([out_f, in_f]) = self
+            .weight
+            .shape()
+            .and_then(|s| <[usize; 2]>::try_from(s).ok())
+        else {
+            return Err(Error::UninitializedParameter);
+        };
+        let mut y_shape = x.shape().to_vec();
+        *y_shape.last_mut().expect("a Linear input is at least 1-D") = out_f;
+        check_grad_shape("grad_output of Linear", &y_shape, grad_output)?;
+        let rows: usize = x.shape()[..x.dim() - 1].iter().product();
+        let dy = MatRef::row_major(grad_output.as_slice(), rows, out_f)?;
+        let xm = MatRef::row_major(x.as_slice(), rows, in_f)?;
+
+        // dX first, under the read lock (the gradient update takes the
+        // write lock).
+        let mut dx = Tensor::zeros(x.shape())?;
+        gemm::gemm(
+            1.0,
+            dy,
+            MatRef::from_tensor(&*self.weight.data()?)?,
+            0.0,
+            MatMut::row_major(dx.as_mut_slice(), rows, in_f)?,
+        )?;
+        self.weight.update_grad(&[out_f, in_f], |g| match g {
+            Some(acc) => gemm::gemm(1.0, dy.t(), xm, 1.0, MatMut::from_tensor(acc)?),
+            None => {
+                let mut acc = Tensor::zeros(&[out_f, in_f])?;
+                gemm::gemm(1.0, dy.t(), xm, 0.0, MatMut::from_tensor(&mut acc)?)?;
+                *g = Some(acc);
+                Ok(())
+            }
+        })?;
+        if let Some(b) = &self.bias {
+            let mut db = vec![0.0f32; out_f];
+            for row in grad_output.as_slice().chunks_exact(out_f.max(1)) {
+                for (d, &v) in db.iter_mut().zip(row) {
+                    *d += v;
+                }
+            }
+            b.accumulate_grad(&Tensor::from_vec(db, &[out_f])?)?;
+        }
+        Ok(dx)
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
+        if !training {
+            self.inputs.clear();
+        }
+    }
+
+    fn is_training(&self) -> bool {
+        self.training
     }
 
     fn own_parameters(&self) -> Vec<(&str, &Parameter)> {

@@ -8,7 +8,7 @@
 //! manual_seed(42);
 //! let mut net = Sequential::new()
 //!     .with(Linear::lazy(8))
-//!     .with(ReLU)
+//!     .with(ReLU::new())
 //!     .with(Linear::lazy(1));
 //! let x = Tensor::rand(&[2, 4], None).unwrap();
 //! assert_eq!(net.forward(&x).unwrap().shape(), &[2, 1]);
@@ -35,11 +35,16 @@ use crate::tensor::Tensor;
 
 mod activation;
 mod linear;
+mod loss;
+mod optim;
 mod parameter;
 mod sequential;
 
 pub use activation::ReLU;
+pub(crate) use activation::check_grad_shape;
 pub use linear::Linear;
+pub use loss::MSELoss;
+pub use optim::{SGD, SgdOptions};
 pub use parameter::{Buffer, DataMut, DataRef, Parameter};
 pub use sequential::Sequential;
 
@@ -138,6 +143,56 @@ pub trait Module: AsModule + Send + Sync + 'static {
     /// # Errors
     /// Shape errors of the layers, as PyTorch reports them.
     fn forward(&mut self, input: &Tensor) -> Result<Tensor>;
+
+    /// Propagates `grad_output` (the gradient of the loss with respect to
+    /// the output of the latest training-mode [`forward`](Module::forward)
+    /// not yet consumed) back through the module: accumulates the gradients
+    /// of the parameters into [`Parameter::grad`] and returns the gradient
+    /// with respect to that forward's input.
+    ///
+    /// A module used several times in one forward (a reused layer) records
+    /// each use; backward calls consume the records last-in first-out, which
+    /// is the order reverse-mode differentiation visits them.
+    ///
+    /// # Errors
+    /// [`Error::BackwardBeforeForward`] without a recorded forward (not in
+    /// training mode, or already consumed), [`Error::GradShape`] for a
+    /// gradient of the wrong shape, [`Error::BackwardUnsupported`] for a
+    /// module that does not implement it (the default).
+    fn backward(&mut self, grad_output: &Tensor) -> Result<Tensor> {
+        let _ = grad_output;
+        Err(Error::BackwardUnsupported {
+            module: self.type_name().to_string(),
+        })
+    }
+
+    /// Hook: switch this module's own recording on or off (not its
+    /// children's; [`train`](Module::train) walks the tree). Modules with a
+    /// backward override it and drop their records when switched off.
+    fn set_training(&mut self, training: bool) {
+        let _ = training;
+    }
+
+    /// Whether this module itself records for backward.
+    fn is_training(&self) -> bool {
+        false
+    }
+
+    /// Switches training mode on or off for the whole tree. In training mode
+    /// a forward records what its backward needs; otherwise (the initial
+    /// state: unlike PyTorch, where autograd always records, inference is
+    /// the default so that a forward costs no copies) nothing is recorded.
+    fn train(&mut self, mode: bool) {
+        for (_, child) in self.children_mut() {
+            child.train(mode);
+        }
+        self.set_training(mode);
+    }
+
+    /// `train(false)`.
+    fn eval(&mut self) {
+        self.train(false);
+    }
 
     /// The direct children, in registration order, with their names.
     fn children(&self) -> Vec<(&str, &dyn Module)> {

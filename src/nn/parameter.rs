@@ -198,13 +198,16 @@ impl Parameter {
     /// [`Error::UninitializedParameter`], or [`Error::GradShape`] if `grad`
     /// does not have the data's shape.
     pub fn accumulate_grad(&self, grad: &Tensor) -> Result<()> {
-        self.update_grad(grad.shape(), |acc| match acc {
-            Some(acc) => {
-                for (a, g) in acc.as_mut_slice().iter_mut().zip(grad.as_slice()) {
-                    *a += g;
+        self.update_grad(grad.shape(), |acc| {
+            match acc {
+                Some(acc) => {
+                    for (a, g) in acc.as_mut_slice().iter_mut().zip(grad.as_slice()) {
+                        *a += g;
+                    }
                 }
+                None => *acc = Some(grad.clone()),
             }
-            None => *acc = Some(grad.clone()),
+            Ok(())
         })
     }
 
@@ -213,7 +216,7 @@ impl Parameter {
     pub(crate) fn update_grad(
         &self,
         shape: &[usize],
-        f: impl FnOnce(&mut Option<Tensor>),
+        f: impl FnOnce(&mut Option<Tensor>) -> Result<()>,
     ) -> Result<()> {
         let mut slot = self.0.write();
         let Slot { data, grad } = &mut *slot;
@@ -227,8 +230,7 @@ impl Parameter {
                 found: shape.to_vec(),
             });
         }
-        f(grad);
-        Ok(())
+        f(grad)
     }
 
     /// Runs `f` on the data and the gradient together (for optimizers).

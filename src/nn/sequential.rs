@@ -19,9 +19,9 @@ use crate::tensor::Tensor;
 ///
 /// let mut block = Sequential::new();
 /// block.add_module("block 0", Linear::new(4, 8).unwrap()).unwrap();
-/// block.add_module("act", ReLU).unwrap();
+/// block.add_module("act", ReLU::new()).unwrap();
 /// assert_eq!(
-///     block.add_module("a.b", ReLU).unwrap_err().to_string(),
+///     block.add_module("a.b", ReLU::new()).unwrap_err().to_string(),
 ///     "module name can't contain \".\", got: a.b"
 /// );
 /// let lin: &Linear = block.child(0).unwrap();
@@ -175,6 +175,15 @@ impl Module for Sequential {
             x = m.forward(&x)?;
         }
         Ok(x)
+    }
+
+    /// Backward through the children in reverse order.
+    fn backward(&mut self, grad_output: &Tensor) -> Result<Tensor> {
+        let mut g = grad_output.clone();
+        for (_, m) in self.children.iter_mut().rev() {
+            g = m.backward(&g)?;
+        }
+        Ok(g)
     }
 
     fn children(&self) -> Vec<(&str, &dyn Module)> {
