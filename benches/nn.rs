@@ -106,5 +106,92 @@ fn build_layers(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, linear_forward, chapter_forward, build_layers);
+/// One training step (forward, MSE, backward, SGD with momentum) of a
+/// 784-256-256-10 MLP at batch 128, beside the same step's GEMMs alone (the
+/// three forward products, three weight gradients and three input
+/// gradients, at the same shapes), so the share of time in GEMM is the
+/// ratio of the two medians.
+fn train_step(c: &mut Criterion) {
+    use nninit::gemm::{MatMut, MatRef, gemm};
+    use nninit::nn::{MSELoss, SGD, SgdOptions};
+
+    const B: usize = 128;
+    let dims = [784, 256, 256, 10];
+    let mut g = Generator::new(3);
+    let x = Tensor::randn(&[B, 784], Some(&mut g)).unwrap();
+    let y = Tensor::randn(&[B, 10], Some(&mut g)).unwrap();
+    let mut net = Sequential::new();
+    for (i, w) in dims.windows(2).enumerate() {
+        net.push(Linear::with_options(w[0], w[1], true, Some(&mut g)).unwrap());
+        if i < 2 {
+            net.push(ReLU::new());
+        }
+    }
+    net.train(true);
+    let mut opt = SGD::with_options(
+        net.parameters(),
+        SgdOptions {
+            lr: 1e-3,
+            momentum: 0.9,
+            ..SgdOptions::default()
+        },
+    )
+    .unwrap();
+    let mut loss = MSELoss::new();
+
+    let mut group = c.benchmark_group("train_step_784_256_256_10_b128");
+    group.sample_size(30);
+    for threads in [1, 2] {
+        let pool = pool(threads);
+        group.bench_function(format!("step/{threads}thread"), |b| {
+            pool.install(|| {
+                b.iter(|| {
+                    opt.zero_grad();
+                    let pred = net.forward(&x).unwrap();
+                    loss.forward(&pred, &y).unwrap();
+                    net.backward(&loss.backward().unwrap()).unwrap();
+                    opt.step().unwrap();
+                })
+            })
+        });
+        // The same nine products on preallocated buffers.
+        let acts: Vec<Vec<f32>> = dims.iter().map(|&d| vec![0.5f32; B * d]).collect();
+        let weights: Vec<Vec<f32>> = dims
+            .windows(2)
+            .map(|w| vec![0.01f32; w[0] * w[1]])
+            .collect();
+        let mut outs: Vec<Vec<f32>> = dims.iter().map(|&d| vec![0.0f32; B * d]).collect();
+        let mut grads: Vec<Vec<f32>> = weights.iter().map(|w| vec![0.0f32; w.len()]).collect();
+        group.bench_function(format!("gemm_only/{threads}thread"), |b| {
+            pool.install(|| {
+                b.iter(|| {
+                    for l in 0..3 {
+                        let (i, o) = (dims[l], dims[l + 1]);
+                        let xa = MatRef::row_major(&acts[l], B, i).unwrap();
+                        let w = MatRef::row_major(&weights[l], o, i).unwrap();
+                        let dy = MatRef::row_major(&acts[l + 1], B, o).unwrap();
+                        // forward: Y = X·Wᵀ
+                        let out = MatMut::row_major(&mut outs[l + 1], B, o).unwrap();
+                        gemm(1.0, xa, w.t(), 1.0, out).unwrap();
+                        // dW += dYᵀ·X
+                        let gw = MatMut::row_major(&mut grads[l], o, i).unwrap();
+                        gemm(1.0, dy.t(), xa, 1.0, gw).unwrap();
+                        // dX = dY·W
+                        let dx = MatMut::row_major(&mut outs[l], B, i).unwrap();
+                        gemm(1.0, dy, w, 0.0, dx).unwrap();
+                    }
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    linear_forward,
+    chapter_forward,
+    build_layers,
+    train_step
+);
 criterion_main!(benches);

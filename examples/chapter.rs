@@ -15,6 +15,7 @@ mod train_tied;
 
 use nninit::gemm::{self, MatMut, MatRef};
 use nninit::init;
+use nninit::io::safetensors;
 use nninit::nn::{Buffer, Linear, Module, ReLU, Sequential};
 use nninit::{Error, Result, Tensor, manual_seed};
 
@@ -202,7 +203,7 @@ pub(crate) fn train_tied_losses(out: &mut String) -> Result<Vec<f32>> {
     train_tied::train(100, 25, out)
 }
 
-/// Items 1 to 8 of the tour, written to `out`.
+/// Items 1 to 9 of the tour, written to `out`.
 pub(crate) fn run(out: &mut String) -> Result<()> {
     manual_seed(42);
 
@@ -389,6 +390,32 @@ pub(crate) fn run(out: &mut String) -> Result<()> {
         "loss {:.4} -> {:.4}",
         losses[0],
         losses[losses.len() - 1]
+    )
+    .unwrap();
+
+    // 9. Saving.
+    writeln!(out, "\n## 9. Saving").unwrap();
+    let path =
+        std::env::temp_dir().join(format!("nninit-chapter-{}.safetensors", std::process::id()));
+    safetensors::save_module(&tied, &path)?;
+    let back = safetensors::load(&path)?;
+    let bytes = std::fs::metadata(&path)?.len();
+    std::fs::remove_file(&path)?;
+    let mine = tied.state_dict();
+    let exact = back == mine
+        && back.iter().all(|(name, t)| {
+            let bits = |t: &Tensor| t.as_slice().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            bits(&mine[name]) == bits(t)
+        });
+    writeln!(
+        out,
+        "saved the tied network ({bytes} bytes); read back bit-exactly: {exact}"
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "4.weight restored as a tie of {:?}",
+        back.tied_to("4.weight")
     )
     .unwrap();
     Ok(())

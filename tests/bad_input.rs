@@ -26,6 +26,248 @@ fn w(shape: &[usize]) -> Tensor {
     Tensor::zeros(shape).unwrap()
 }
 
+/// A safetensors file from a header text and data bytes.
+fn st_file(header: &str, data: &[u8]) -> Vec<u8> {
+    let mut f = (header.len() as u64).to_le_bytes().to_vec();
+    f.extend_from_slice(header.as_bytes());
+    f.extend_from_slice(data);
+    f
+}
+
+#[test]
+fn section_4_modules() {
+    use nninit::nn::{Linear, Module, ReLU, Sequential, StateDict};
+
+    let mut lin = Linear::new(4, 8).unwrap();
+    expect_err(
+        "wrong input width",
+        "mat1 and mat2 shapes cannot be multiplied (2x5 and 4x8)",
+        || lin.forward(&w(&[2, 5])),
+    );
+    expect_err(
+        "0-d input",
+        "both arguments to linear need to be at least 1D, but they are 0D and 2D",
+        || lin.forward(&Tensor::scalar(1.0)),
+    );
+    let mut lazy = Linear::lazy(3);
+    expect_err(
+        "uninitialized parameter",
+        "Can't access an uninitialized parameter",
+        || lazy.weight.data().map(|_| ()),
+    );
+    lazy.forward(&w(&[2, 6])).unwrap();
+    expect_err(
+        "lazy layer, later width",
+        "mat1 and mat2 shapes cannot be multiplied (2x7 and 6x3)",
+        || lazy.forward(&w(&[2, 7])),
+    );
+    let mut seq = Sequential::new();
+    expect_err(
+        "empty module name",
+        "module name can't be empty string \"\"",
+        || seq.add_module("", ReLU::new()).map(|_| ()),
+    );
+    expect_err(
+        "dotted module name",
+        "module name can't contain \".\", got: a.b",
+        || seq.add_module("a.b", ReLU::new()).map(|_| ()),
+    );
+    seq.add_module("x", ReLU::new()).unwrap();
+    expect_err(
+        "duplicate module name",
+        "attribute 'x' already exists",
+        || seq.add_module("x", ReLU::new()).map(|_| ()),
+    );
+    expect_err(
+        "child index",
+        "index 3 is out of range for a module with 1 children",
+        || (&seq as &dyn Module).child(3).map(|_| ()),
+    );
+    expect_err("child type", "module 'x' is a ReLU, not a Linear", || {
+        seq.child::<Linear>(0).map(|_| ())
+    });
+
+    let net = Sequential::new().with(Linear::new(2, 3).unwrap());
+    let mut sd = StateDict::new();
+    sd.insert("0.weight", w(&[3, 2]));
+    expect_err(
+        "missing key",
+        "Error(s) in loading state_dict for Sequential:\n\tMissing key(s) in state_dict: \"0.bias\". ",
+        || net.load_state_dict(&sd, true),
+    );
+    sd.insert("0.bias", w(&[3]));
+    sd.insert("1.weight", w(&[1]));
+    expect_err(
+        "unexpected key",
+        "Unexpected key(s) in state_dict: \"1.weight\". ",
+        || net.load_state_dict(&sd, true),
+    );
+    sd.insert("0.weight", w(&[2, 3]));
+    expect_err(
+        "size mismatch (even when not strict)",
+        "size mismatch for 0.weight: copying a param with shape torch.Size([2, 3]) from \
+         checkpoint, the shape in current model is torch.Size([3, 2]).",
+        || net.load_state_dict(&sd, false),
+    );
+}
+
+#[test]
+fn section_5_corrupt_safetensors() {
+    use nninit::io::safetensors::deserialize;
+
+    let ok_header = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
+    assert!(deserialize(&st_file(ok_header, &[0; 8])).is_ok());
+    let rows: Vec<(&str, &str, Vec<u8>)> = vec![
+        (
+            "empty file",
+            "the file has 0 bytes, fewer than the 8",
+            vec![],
+        ),
+        (
+            "7 bytes",
+            "the file has 7 bytes, fewer than the 8",
+            vec![1; 7],
+        ),
+        (
+            "header too large",
+            "header length 18446744073709551615 is over the limit",
+            vec![0xff; 16],
+        ),
+        (
+            "header past the end",
+            "header length 100 runs past the end of the file (4 bytes follow the length)",
+            [100u64.to_le_bytes().as_slice(), b"{}  "].concat(),
+        ),
+        (
+            "header not UTF-8",
+            "the header is not UTF-8",
+            [2u64.to_le_bytes().as_slice(), &[0xff, 0xfe]].concat(),
+        ),
+        (
+            "header not JSON",
+            "the header is not valid",
+            st_file("{nope", &[]),
+        ),
+        (
+            "header not an object",
+            "the header is not valid",
+            st_file("[1, 2]", &[]),
+        ),
+        (
+            "entry with a missing field",
+            "entry for tensor \"a\"",
+            st_file(r#"{"a":{"dtype":"F32","shape":[2]}}"#, &[0; 8]),
+        ),
+        (
+            "entry with a negative offset",
+            "entry for tensor \"a\"",
+            st_file(
+                r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}}"#,
+                &[0; 4],
+            ),
+        ),
+        (
+            "bad metadata",
+            "\"__metadata__\" must map strings to strings",
+            st_file(r#"{"__metadata__":{"k":1}}"#, &[]),
+        ),
+        (
+            "duplicate names",
+            "duplicate tensor name \"a\" in the header",
+            st_file(
+                r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
+                &[0; 4],
+            ),
+        ),
+        (
+            "offsets past the data",
+            "data_offsets [0, 12] of tensor \"a\" are out of range for 8 bytes of data",
+            st_file(
+                r#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,12]}}"#,
+                &[0; 8],
+            ),
+        ),
+        (
+            "offsets reversed",
+            "data_offsets [8, 0] of tensor \"a\" are out of range",
+            st_file(
+                r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}"#,
+                &[0; 8],
+            ),
+        ),
+        (
+            "shape x dtype != bytes",
+            "tensor \"a\" of shape [3] and dtype F32 needs 12 bytes, but its data_offsets [0, 8] cover 8",
+            st_file(
+                r#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#,
+                &[0; 8],
+            ),
+        ),
+        (
+            "shape overflowing",
+            "needs too many bytes",
+            st_file(
+                r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}"#,
+                &[0; 8],
+            ),
+        ),
+        (
+            "overlapping tensors",
+            "tensors \"a\" (ending at byte 8) and \"b\" (starting at byte 4) overlap",
+            st_file(
+                r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
+                &[0; 12],
+            ),
+        ),
+        (
+            "a hole",
+            "bytes 4..8 of the data belong to no tensor",
+            st_file(
+                r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#,
+                &[0; 12],
+            ),
+        ),
+        (
+            "trailing bytes",
+            "bytes 8..12 at the end of the data belong to no tensor",
+            st_file(ok_header, &[0; 12]),
+        ),
+        (
+            "other dtype",
+            "tensor \"a\" has dtype BF16: only F32 is supported",
+            st_file(
+                r#"{"a":{"dtype":"BF16","shape":[4],"data_offsets":[0,8]}}"#,
+                &[0; 8],
+            ),
+        ),
+    ];
+    for (row, want, bytes) in rows {
+        expect_err(row, want, || deserialize(&bytes));
+    }
+
+    // Names or shapes that do not fit the model.
+    use nninit::nn::{Linear, Module};
+    let lin = Linear::new(2, 3).unwrap();
+    let file = st_file(
+        r#"{"weight":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},"bias":{"dtype":"F32","shape":[3],"data_offsets":[24,36]}}"#,
+        &[0; 36],
+    );
+    expect_err(
+        "shape mismatch with the model",
+        "size mismatch for weight: copying a param with shape torch.Size([2, 3])",
+        || lin.load_state_dict(&deserialize(&file)?, true),
+    );
+    let file = st_file(
+        r#"{"w":{"dtype":"F32","shape":[3,2],"data_offsets":[0,24]}}"#,
+        &[0; 24],
+    );
+    expect_err(
+        "names not in the model",
+        "Missing key(s) in state_dict: \"weight\", \"bias\". \n\tUnexpected key(s) in state_dict: \"w\". ",
+        || lin.load_state_dict(&deserialize(&file)?, true),
+    );
+}
+
 #[test]
 fn section_2_gains_and_fans() {
     expect_err(

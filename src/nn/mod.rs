@@ -588,7 +588,10 @@ pub struct LoadReport {
 /// It remembers which names were the same storage in the module (a tied
 /// parameter is present under each of its names): see
 /// [`tied_to`](StateDict::tied_to). Prints like PyTorch's `OrderedDict`.
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// Equality compares names, values and ties, not order (a safetensors file
+/// does not keep the order).
+#[derive(Debug, Clone, Default)]
 pub struct StateDict {
     entries: Vec<(String, Tensor)>,
     /// For an entry that is an alias: the index of the first name of its
@@ -674,6 +677,33 @@ impl StateDict {
     /// Whether there are no entries.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+impl StateDict {
+    /// For every name, the smallest name of the group of names sharing its
+    /// storage.
+    fn group_keys(&self) -> HashMap<&str, &str> {
+        let mut smallest: HashMap<&str, &str> = HashMap::new();
+        for name in self.keys() {
+            let root = self.tied_to(name).unwrap_or(name);
+            let e = smallest.entry(root).or_insert(name);
+            *e = (*e).min(name);
+        }
+        self.keys()
+            .map(|k| (k, smallest[self.tied_to(k).unwrap_or(k)]))
+            .collect()
+    }
+}
+
+impl PartialEq for StateDict {
+    fn eq(&self, other: &StateDict) -> bool {
+        if self.len() != other.len() {
+            return false;
+        }
+        let (mine, theirs) = (self.group_keys(), other.group_keys());
+        self.iter()
+            .all(|(name, t)| other.get(name) == Some(t) && theirs.get(name) == Some(&mine[name]))
     }
 }
 

@@ -162,6 +162,13 @@ impl SGD {
         for (p, buf) in self.params.iter().zip(&mut self.momentum_buffers) {
             p.with_data_and_grad(|data, grad| {
                 let Some(grad) = grad else { return };
+                if wd == 0.0 && momentum == 0.0 {
+                    // Plain SGD: no intermediate tensor.
+                    for (w, &g) in data.as_mut_slice().iter_mut().zip(grad.as_slice()) {
+                        *w -= lr * g;
+                    }
+                    return;
+                }
                 let mut d = grad.clone();
                 if wd != 0.0 {
                     for (g, &w) in d.as_mut_slice().iter_mut().zip(data.as_slice()) {
