@@ -120,7 +120,7 @@ impl<T: Module> AsModule for T {
 /// let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
 /// assert_eq!(names, ["scale", "inner.weight", "inner.bias"]);
 /// assert_eq!(
-///     m.to_string(),
+///     nninit::nn::repr(&m),
 ///     "Scaled(\n  (inner): Linear(in_features=3, out_features=2, bias=True)\n)"
 /// );
 /// ```

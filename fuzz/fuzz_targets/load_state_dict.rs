@@ -1,0 +1,93 @@
+//! Arbitrary names and shapes loaded into a fixed model (the chapter's tied
+//! network), strict or not: either an error, with the model unchanged, or a
+//! model whose state dict holds exactly the loaded values.
+#![no_main]
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use nninit::nn::{Linear, Module, ReLU, Sequential, StateDict};
+use nninit::{Generator, Tensor};
+
+const NAMES: [&str; 10] = [
+    "0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias", "6.weight", "6.bias",
+    "1.weight", "",
+];
+
+#[derive(Debug, Arbitrary)]
+struct Entry {
+    /// An index into NAMES, or a free name.
+    known: Option<u8>,
+    free: String,
+    shape: Vec<u8>,
+    fill: f32,
+}
+
+#[derive(Debug, Arbitrary)]
+struct Input {
+    entries: Vec<Entry>,
+    strict: bool,
+}
+
+fn model() -> Sequential {
+    let mut g = Generator::new(1);
+    let shared = Linear::with_options(8, 8, true, Some(&mut g)).unwrap();
+    Sequential::new()
+        .with(Linear::with_options(4, 8, true, Some(&mut g)).unwrap())
+        .with(ReLU::new())
+        .with(shared.clone())
+        .with(ReLU::new())
+        .with(shared)
+        .with(ReLU::new())
+        .with(Linear::with_options(8, 1, true, Some(&mut g)).unwrap())
+}
+
+fuzz_target!(|input: Input| {
+    let mut sd = StateDict::new();
+    for e in input.entries.iter().take(16) {
+        let name = match e.known {
+            Some(i) => NAMES[i as usize % NAMES.len()].to_string(),
+            None => e.free.clone(),
+        };
+        let shape: Vec<usize> = e
+            .shape
+            .iter()
+            .take(4)
+            .map(|&d| usize::from(d % 12))
+            .collect();
+        let Ok(t) = Tensor::full(&shape, e.fill) else {
+            return;
+        };
+        sd.insert(name, t);
+    }
+    let net = model();
+    let before = net.state_dict();
+    match net.load_state_dict(&sd, input.strict) {
+        Err(_) => assert!(
+            net.state_dict() == before,
+            "a failed load changed the model"
+        ),
+        Ok(report) => {
+            let after = net.state_dict();
+            let root = |n: &str| after.tied_to(n).unwrap_or(n).to_string();
+            let bits = |t: &Tensor| t.as_slice().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            for (name, t) in after.iter() {
+                if sd.get(name).is_none() {
+                    assert!(report.missing_keys.iter().any(|k| k == name));
+                }
+                // The value is what the state dict gave for some name of
+                // the same storage (a tie loaded under two names keeps one).
+                let group: Vec<&str> = after.keys().filter(|n| root(n) == root(name)).collect();
+                let sources: Vec<&Tensor> = group.iter().filter_map(|n| sd.get(n)).collect();
+                if !sources.is_empty() {
+                    assert!(
+                        sources.iter().any(|s| bits(s) == bits(t)),
+                        "{name} not loaded"
+                    );
+                }
+            }
+            for k in &report.unexpected_keys {
+                assert!(after.get(k).is_none());
+            }
+        }
+    }
+});
