@@ -39,6 +39,7 @@ mod error;
 pub mod init;
 pub mod io;
 pub mod kernels;
+mod linalg;
 pub mod rng;
 mod tensor;
 
