@@ -447,22 +447,15 @@ fn orthogonal_fill(
             *o = (*q as f64 * gain) as f32;
         }
     } else {
+        // Column-major `rows × cols` is the row-major transpose.
         let mut a = vec![0.0f32; rows * cols];
-        for (i, row) in out.chunks_exact(cols).enumerate() {
-            for (j, &x) in row.iter().enumerate() {
-                a[i + j * rows] = x;
-            }
-        }
+        linalg::transpose(out, rows, cols, &mut a, |x| x);
         let q = linalg::orthonormal_columns(a, rows, cols);
-        for (i, row) in out.chunks_exact_mut(cols).enumerate() {
-            for (j, o) in row.iter_mut().enumerate() {
-                *o = (q[i + j * rows] as f64 * gain) as f32;
-            }
-        }
+        linalg::transpose(&q, cols, rows, out, |x| (x as f64 * gain) as f32);
     }
 }
 
-/// Columns per parallel task of [`sparse_zeros`] (a fixed size, so the work
+/// Columns per parallel task of [`sparse_picks`] (a fixed size, so the work
 /// split does not depend on the thread count; the output does not either).
 const SPARSE_COLUMNS_PER_TASK: usize = 64;
 

@@ -307,6 +307,32 @@ fn sum_sq_f64<T: Real>(x: &[T]) -> f64 {
     (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail
 }
 
+/// `dst[j · rows + i] = f(src[i · cols + j])`: the row-major `rows × cols`
+/// `src` transposed into the row-major `cols × rows` `dst`, in square tiles
+/// so that both sides stay in cache.
+///
+/// # Panics
+/// If either slice is not `rows · cols` long.
+pub(crate) fn transpose<T: Copy, U>(
+    src: &[T],
+    rows: usize,
+    cols: usize,
+    dst: &mut [U],
+    f: impl Fn(T) -> U,
+) {
+    const TILE: usize = 32;
+    assert!(src.len() == rows * cols && dst.len() == rows * cols);
+    for i0 in (0..rows).step_by(TILE) {
+        for j0 in (0..cols).step_by(TILE) {
+            for i in i0..(i0 + TILE).min(rows) {
+                for j in j0..(j0 + TILE).min(cols) {
+                    dst[j * rows + i] = f(src[i * cols + j]);
+                }
+            }
+        }
+    }
+}
+
 /// A Householder QR factorization of an `m × n` matrix, `m >= n`.
 #[derive(Debug)]
 pub(crate) struct Qr<T> {
@@ -720,6 +746,20 @@ mod tests {
             }
             let worst = qtq.iter().fold(0.0f64, |s, x| s.max(x.abs()));
             assert!(worst < 1e-5, "{m}x{n}: |QᵀQ − I| = {worst:e}");
+        }
+    }
+
+    #[test]
+    fn transpose_tiles_cover_everything() {
+        for (rows, cols) in [(0, 3), (1, 1), (3, 70), (33, 65), (64, 32)] {
+            let src: Vec<u32> = (0..(rows * cols) as u32).collect();
+            let mut dst = vec![0u64; rows * cols];
+            transpose(&src, rows, cols, &mut dst, |x| x as u64 + 1);
+            for i in 0..rows {
+                for j in 0..cols {
+                    assert_eq!(dst[j * rows + i], src[i * cols + j] as u64 + 1);
+                }
+            }
         }
     }
 
