@@ -250,7 +250,27 @@ pub fn calculate_correct_fan(shape: &[usize], mode: FanMode) -> Result<usize> {
 ///
 /// The functions of this module ([`uniform_`], [`kaiming_normal_`], …) are
 /// thin wrappers over [`Init::apply`]. The value form also fills a *shard* of a
-/// tensor without the rest of it ([`Init::fill_shard`]).
+/// tensor without the rest of it ([`Init::fill_shard`]), except for the
+/// initializers whose values depend on the whole tensor ([`Init::Eye`],
+/// [`Init::Dirac`], [`Init::Orthogonal`], [`Init::Sparse`]; see
+/// [`Init::is_shardable`]).
+///
+/// | variant | random (one stream) | shardable |
+/// |---|---|---|
+/// | `Uniform`, `Normal`, `XavierUniform`, `XavierNormal`, `KaimingUniform`, `KaimingNormal` | yes | yes |
+/// | `Constant` | no | yes |
+/// | `Eye`, `Dirac` | no | no |
+/// | `Orthogonal`, `Sparse` | yes | no |
+///
+/// ```
+/// use nninit::init::Init;
+/// use nninit::{Generator, Tensor};
+///
+/// let mut w = Tensor::zeros(&[128, 64]).unwrap();
+/// let init = Init::Orthogonal { gain: 1.0 };
+/// assert!(init.is_random() && !init.is_shardable());
+/// init.apply(&mut w, Some(&mut Generator::new(0))).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Init {
@@ -1036,7 +1056,18 @@ pub fn xavier_uniform_(
 }
 
 /// Glorot/Xavier normal: `N(0, std²)`, `std = gain · √(2 / (fan_in + fan_out))`
-/// (PyTorch default `gain = 1`). Needs at least 2 dimensions.
+/// (PyTorch default `gain = 1`).
+///
+/// Errors: a non-finite `gain` ([`Error::Gain`]); fewer than 2 dimensions
+/// ([`Error::FanDims`]) unless the tensor is empty.
+///
+/// ```
+/// use nninit::{Generator, Tensor, init};
+/// let mut w = Tensor::zeros(&[400, 600]).unwrap();
+/// init::xavier_normal_(&mut w, 1.0, Some(&mut Generator::new(0))).unwrap();
+/// let var = w.as_slice().iter().map(|x| (x * x) as f64).sum::<f64>() / w.numel() as f64;
+/// assert!((var / (2.0 / 1000.0) - 1.0).abs() < 0.02); // std² = 2 / (fan_in + fan_out)
+/// ```
 pub fn xavier_normal_(
     tensor: impl InitTarget,
     gain: f64,
@@ -1052,6 +1083,17 @@ pub fn xavier_normal_(
 ///
 /// `nn.Linear`'s default weight init is `kaiming_uniform_(w, √5, FanIn,
 /// LeakyRelu)`, that is `U(±1/√in_features)`.
+///
+/// Errors: a non-finite `a` ([`Error::NegativeSlope`], for leaky_relu);
+/// fewer than 2 dimensions ([`Error::FanDims`]) unless the tensor is empty.
+///
+/// ```
+/// use nninit::init::{self, FanMode, Nonlinearity};
+/// use nninit::Tensor;
+/// let mut w = Tensor::zeros(&[10, 25]).unwrap();
+/// init::kaiming_uniform_(&mut w, 5f64.sqrt(), FanMode::FanIn, Nonlinearity::LeakyRelu, None).unwrap();
+/// assert!(w.as_slice().iter().all(|x| x.abs() <= 1.0 / 5.0)); // 1/√25
+/// ```
 pub fn kaiming_uniform_(
     tensor: impl InitTarget,
     a: f64,
@@ -1069,7 +1111,20 @@ pub fn kaiming_uniform_(
 
 /// He/Kaiming normal: `N(0, std²)`, `std = gain / √fan` with
 /// `gain = calculate_gain(nonlinearity, a)` (defaults as
-/// [`kaiming_uniform_`]). Needs at least 2 dimensions.
+/// [`kaiming_uniform_`]).
+///
+/// Errors: as [`kaiming_uniform_`].
+///
+/// ```
+/// use nninit::init::{self, FanMode, Nonlinearity};
+/// use nninit::{Generator, Tensor};
+/// // A conv weight: fan_out = 64 · 3 · 3.
+/// let mut w = Tensor::zeros(&[64, 32, 3, 3]).unwrap();
+/// let mut g = Generator::new(1);
+/// init::kaiming_normal_(&mut w, 0.0, FanMode::FanOut, Nonlinearity::Relu, Some(&mut g)).unwrap();
+/// let var = w.as_slice().iter().map(|x| (x * x) as f64).sum::<f64>() / w.numel() as f64;
+/// assert!((var / (2.0 / 576.0) - 1.0).abs() < 0.05); // gain² / fan_out
+/// ```
 pub fn kaiming_normal_(
     tensor: impl InitTarget,
     a: f64,

@@ -21,7 +21,7 @@
 //! 3. The trailing columns get `A ← (I − V T Vᵀ)ᵀ A = A − V (Tᵀ (Vᵀ A))`: three
 //!    GEMMs (`matrixmultiply`), which is where nearly all the flops are.
 //!
-//! [`form_q`] builds the thin `Q` (the first `n` columns of `H_1⋯H_n`) the
+//! [`Qr::form_q`] builds the thin `Q` (the first `n` columns of `H_1⋯H_n`) the
 //! same way, applying the blocks to the identity from the last to the first
 //! (LAPACK `orgqr`). `R` is left in the upper triangle of the factored matrix.
 //!
