@@ -1209,8 +1209,9 @@ pub fn dirac_(tensor: impl InitTarget, groups: usize) -> Result<()> {
 /// The values are a pure function of the generator state and the shape, on
 /// any number of threads (the QR runs on the calling thread). Unlike the
 /// elementwise fills they go through `matrixmultiply`'s GEMM, whose kernel
-/// (FMA or not) is chosen for the CPU, so two machines with different
-/// instruction sets may differ in the last bits.
+/// (AVX-512, AVX2+FMA, AVX or SSE2) is chosen for the CPU at run time and
+/// not by `NNINIT_ISA`, so two machines with different instruction sets may
+/// differ in the last bits.
 ///
 /// Errors: `gain` NaN, infinite or beyond `f32` ([`Error::Gain`]); fewer
 /// than 2 dimensions (`Only tensors with 2 or more dimensions are

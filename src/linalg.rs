@@ -27,7 +27,8 @@
 //!
 //! Everything is single-threaded and deterministic: the same input gives the
 //! same bits on every run. (The GEMM kernel `matrixmultiply` picks at run time,
-//! FMA or not, can differ between CPUs, so bits can differ between machines.)
+//! AVX-512, AVX2+FMA, AVX or SSE2, can differ between CPUs, so bits can differ
+//! between machines.)
 
 use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 
