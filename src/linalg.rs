@@ -717,6 +717,17 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Random sizes around the panel width, random seeds: the blocked
+        /// factorization against the unblocked one.
+        #[test]
+        fn qr_of_random_sizes(n in 0usize..75, extra in 0usize..40, seed in 0u64..1000) {
+            check(n + extra, n, seed);
+        }
+    }
+
     #[test]
     fn zero_and_rank_deficient_columns() {
         // A zero column and a repeated column: H = I for the zero one,
