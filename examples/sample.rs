@@ -6,27 +6,44 @@
 //!     --mean 0 --std 1 --seed 7 --threads 2 --out x.npy
 //! ```
 //!
+//! ```text
+//! cargo run --release --example sample -- orthogonal --shape 1024,1024 --gain 1 --out q.npy
+//! cargo run --release --example sample -- kaiming_normal --shape 256,128 \
+//!     --a 0 --mode fan_out --nonlinearity relu --out w.npy
+//! ```
+//!
 //! Names are the init function names without the trailing underscore. Bad
-//! arguments print a one-line error and exit with code 2.
+//! arguments (or parameters an initializer rejects) print a one-line error and
+//! exit with code 2.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use nninit::distributions::{Distribution, Normal, Uniform};
+use nninit::init::{FanMode, Init, Nonlinearity};
 use nninit::kernels::{Isa, Kernels};
 use nninit::{Generator, Tensor};
 
 const USAGE: &str = "\
-usage: sample <uniform|normal|constant|zeros|ones> --shape D0,D1,... [options]
+usage: sample <NAME> --shape D0,D1,... [options]
   uniform   --a A --b B            U[a, b) (defaults 0, 1)
   normal    --mean M --std S       N(mean, std^2) (defaults 0, 1)
   constant  --val V                every element V
   zeros, ones
+  eye                              identity (2-D)
+  dirac     --groups G             Dirac delta (3/4/5-D; default 1)
+  orthogonal --gain G              semi-orthogonal times gain (default 1)
+  sparse    --sparsity S --std S   N(0, std^2), ceil(S*rows) zeros per column
+                                   (sparsity required, std default 0.01)
+  xavier_uniform, xavier_normal --gain G          (default 1)
+  kaiming_uniform, kaiming_normal --a A --mode fan_in|fan_out --nonlinearity NAME
+                                   (defaults 0, fan_in, leaky_relu)
 options:
   --seed N          generator seed (default: PyTorch's default seed)
   --threads N       rayon threads (default: one per core)
-  --isa scalar|avx2 force an instruction set (as NNINIT_ISA does)
+  --isa scalar|avx2 force an instruction set (uniform, normal, constant,
+                    zeros, ones; set NNINIT_ISA for the initializers)
   --out FILE.npy    write the tensor as a float32 C-order .npy";
 
 /// The parameters each name accepts, beyond the common options.
@@ -36,6 +53,14 @@ const NAMES: &[(&str, &[&str])] = &[
     ("constant", &["val"]),
     ("zeros", &[]),
     ("ones", &[]),
+    ("eye", &[]),
+    ("dirac", &["groups"]),
+    ("orthogonal", &["gain"]),
+    ("sparse", &["sparsity", "std"]),
+    ("xavier_uniform", &["gain"]),
+    ("xavier_normal", &["gain"]),
+    ("kaiming_uniform", &["a", "mode", "nonlinearity"]),
+    ("kaiming_normal", &["a", "mode", "nonlinearity"]),
 ];
 const COMMON: &[&str] = &["shape", "seed", "threads", "isa", "out"];
 
@@ -83,6 +108,68 @@ impl Args {
             .transpose()
     }
 
+    /// An option parsed by a `FromStr` whose error is an `nninit::Error`
+    /// (its message names the value).
+    fn parsed<T: std::str::FromStr<Err = nninit::Error>>(
+        &self,
+        key: &str,
+        default: T,
+    ) -> Result<T, String> {
+        match self.values.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|e: nninit::Error| format!("--{key}: {e}")),
+        }
+    }
+
+    /// The initializer for an `init` name, or `None` for the plain fills.
+    fn init(&self) -> Result<Option<Init>, String> {
+        let kaiming = || -> Result<(f64, FanMode, Nonlinearity), String> {
+            Ok((
+                self.number("a", Some(0.0))?,
+                self.parsed("mode", FanMode::FanIn)?,
+                self.parsed("nonlinearity", Nonlinearity::LeakyRelu)?,
+            ))
+        };
+        Ok(Some(match self.name.as_str() {
+            "eye" => Init::Eye,
+            "dirac" => Init::Dirac {
+                groups: self.get("groups")?.unwrap_or(1),
+            },
+            "orthogonal" => Init::Orthogonal {
+                gain: self.number("gain", Some(1.0))?,
+            },
+            "sparse" => Init::Sparse {
+                sparsity: self.number("sparsity", None)?,
+                std: self.number("std", Some(0.01))?,
+            },
+            "xavier_uniform" => Init::XavierUniform {
+                gain: self.number("gain", Some(1.0))?,
+            },
+            "xavier_normal" => Init::XavierNormal {
+                gain: self.number("gain", Some(1.0))?,
+            },
+            "kaiming_uniform" => {
+                let (a, mode, nonlinearity) = kaiming()?;
+                Init::KaimingUniform {
+                    a,
+                    mode,
+                    nonlinearity,
+                }
+            }
+            "kaiming_normal" => {
+                let (a, mode, nonlinearity) = kaiming()?;
+                Init::KaimingNormal {
+                    a,
+                    mode,
+                    nonlinearity,
+                }
+            }
+            _ => return Ok(None),
+        }))
+    }
+
     fn number(&self, key: &str, default: Option<f64>) -> Result<f64, String> {
         self.get(key)?
             .or(default)
@@ -122,6 +209,24 @@ fn run(args: &Args) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
 
+    if let Some(init) = args.init()? {
+        if args.values.contains_key("isa") && kernels.isa() != Kernels::active().isa() {
+            return Err(format!(
+                "--isa does not apply to {}: set NNINIT_ISA={} instead",
+                args.name,
+                kernels.isa()
+            ));
+        }
+        // The initializer checks its parameters and the shape before it
+        // takes a stream; the tensor is allocated first (it is its target).
+        let mut tensor = Tensor::zeros(&shape).map_err(|e| e.to_string())?;
+        let start = Instant::now();
+        pool.install(|| init.apply(&mut tensor, Some(&mut generator)))
+            .map_err(|e| e.to_string())?;
+        let seconds = start.elapsed().as_secs_f64();
+        return report(args, &tensor, seconds, Kernels::active(), threads);
+    }
+
     // Parameters are validated before anything is allocated.
     enum Fill {
         Random(Box<dyn Distribution>),
@@ -159,6 +264,17 @@ fn run(args: &Args) -> Result<(), String> {
         Fill::Constant(v) => kernels.fill_constant(tensor.as_mut_slice(), *v),
     });
     let seconds = start.elapsed().as_secs_f64();
+    report(args, &tensor, seconds, kernels, threads)
+}
+
+/// Prints the throughput line and writes `--out`.
+fn report(
+    args: &Args,
+    tensor: &Tensor,
+    seconds: f64,
+    kernels: Kernels,
+    threads: usize,
+) -> Result<(), String> {
     let n = tensor.numel();
     println!(
         "{}: {n} values in {:.3} ms = {:.3} G values/s ({}, {threads} thread{})",
@@ -169,8 +285,8 @@ fn run(args: &Args) -> Result<(), String> {
         if threads == 1 { "" } else { "s" },
     );
     if let Some(path) = args.values.get("out") {
-        nninit::io::npy::save(&tensor, path).map_err(|e| format!("{path}: {e}"))?;
-        println!("wrote {path} (float32, shape {shape:?})");
+        nninit::io::npy::save(tensor, path).map_err(|e| format!("{path}: {e}"))?;
+        println!("wrote {path} (float32, shape {:?})", tensor.shape());
     }
     Ok(())
 }

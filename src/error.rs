@@ -155,6 +155,47 @@ pub enum Error {
         /// Elements in the full tensor.
         numel: usize,
     },
+    /// An initializer that works only on some numbers of dimensions
+    /// ([`eye_`](crate::init::eye_): 2, [`dirac_`](crate::init::dirac_): 3, 4
+    /// or 5, [`orthogonal_`](crate::init::orthogonal_): 2 or more,
+    /// [`sparse_`](crate::init::sparse_): 2). The message is PyTorch's, e.g.
+    /// `Only tensors with 2 dimensions are supported`.
+    InitDims {
+        /// The initializer (`"eye_"`, …).
+        init: &'static str,
+        /// The supported numbers of dimensions as PyTorch words them:
+        /// `"2"`, `"3, 4, or 5"`, `"2 or more"`.
+        supported: &'static str,
+        /// Dimensions of the tensor given.
+        dims: usize,
+    },
+    /// [`dirac_`](crate::init::dirac_) with `groups == 0`.
+    DiracGroups {
+        /// The groups given.
+        groups: usize,
+    },
+    /// [`dirac_`](crate::init::dirac_) on a tensor whose dimension 0 is not a
+    /// multiple of `groups` (PyTorch's message: `dim 0 must be divisible by
+    /// groups`).
+    DiracDivisible {
+        /// Size of dimension 0.
+        dim0: usize,
+        /// The groups given.
+        groups: usize,
+    },
+    /// [`sparse_`](crate::init::sparse_) with a sparsity outside `[0, 1]` or
+    /// NaN.
+    Sparsity {
+        /// The sparsity given.
+        sparsity: f64,
+    },
+    /// [`Init::fill_shard`](crate::init::Init::fill_shard) of an initializer
+    /// whose values depend on the whole tensor (orthogonal, sparse) or that is
+    /// defined only for whole tensors (eye, dirac).
+    NotShardable {
+        /// The initializer (`"orthogonal_"`, …).
+        init: &'static str,
+    },
     // ---- nn ------------------------------------------------------------
     /// A matrix product whose inner dimensions differ (PyTorch's text).
     MatmulShape {
@@ -388,6 +429,22 @@ impl fmt::Display for Error {
                 f,
                 "shard [{offset}, {}) is outside a tensor of {numel} elements",
                 (*offset as u128) + (*len as u128)
+            ),
+            Error::InitDims { supported, .. } => {
+                write!(f, "Only tensors with {supported} dimensions are supported")
+            }
+            Error::DiracGroups { groups } => {
+                write!(f, "dirac_ expects groups >= 1, but found groups {groups}")
+            }
+            Error::DiracDivisible { .. } => f.write_str("dim 0 must be divisible by groups"),
+            Error::Sparsity { sparsity } => write!(
+                f,
+                "sparse_ expects a sparsity in [0, 1], but found sparsity {}",
+                fmt_g(*sparsity)
+            ),
+            Error::NotShardable { init } => write!(
+                f,
+                "{init} cannot initialize a shard: it needs the whole tensor"
             ),
             // ---- nn ----
             // ---- io ----

@@ -39,6 +39,7 @@ use crate::Generator;
 use crate::distributions::{Distribution, Normal, Uniform};
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
+use crate::linalg;
 use crate::rng::{Stream, stream_from};
 use crate::tensor::{Tensor, numel_of};
 
@@ -249,7 +250,27 @@ pub fn calculate_correct_fan(shape: &[usize], mode: FanMode) -> Result<usize> {
 ///
 /// The functions of this module ([`uniform_`], [`kaiming_normal_`], …) are
 /// thin wrappers over [`Init::apply`]. The value form also fills a *shard* of a
-/// tensor without the rest of it ([`Init::fill_shard`]).
+/// tensor without the rest of it ([`Init::fill_shard`]), except for the
+/// initializers whose values depend on the whole tensor ([`Init::Eye`],
+/// [`Init::Dirac`], [`Init::Orthogonal`], [`Init::Sparse`]; see
+/// [`Init::is_shardable`]).
+///
+/// | variant | random (one stream) | shardable |
+/// |---|---|---|
+/// | `Uniform`, `Normal`, `XavierUniform`, `XavierNormal`, `KaimingUniform`, `KaimingNormal` | yes | yes |
+/// | `Constant` | no | yes |
+/// | `Eye`, `Dirac` | no | no |
+/// | `Orthogonal`, `Sparse` | yes | no |
+///
+/// ```
+/// use nninit::init::Init;
+/// use nninit::{Generator, Tensor};
+///
+/// let mut w = Tensor::zeros(&[128, 64]).unwrap();
+/// let init = Init::Orthogonal { gain: 1.0 };
+/// assert!(init.is_random() && !init.is_shardable());
+/// init.apply(&mut w, Some(&mut Generator::new(0))).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Init {
@@ -301,6 +322,29 @@ pub enum Init {
         /// The nonlinearity after this layer.
         nonlinearity: Nonlinearity,
     },
+    /// The identity matrix (2-D only); see [`eye_`]. Not random, not
+    /// shardable.
+    Eye,
+    /// The Dirac delta (3-, 4- or 5-D convolution weights); see [`dirac_`].
+    /// Not random, not shardable.
+    Dirac {
+        /// Groups of the convolution (at least 1, dividing dimension 0).
+        groups: usize,
+    },
+    /// A (semi-)orthogonal matrix times `gain`; see [`orthogonal_`]. Random,
+    /// not shardable.
+    Orthogonal {
+        /// Scaling factor.
+        gain: f64,
+    },
+    /// `N(0, std²)` with exactly `⌈sparsity · rows⌉` zeros per column (2-D
+    /// only); see [`sparse_`]. Random, not shardable.
+    Sparse {
+        /// Fraction of each column set to zero, in `[0, 1]`.
+        sparsity: f64,
+        /// Standard deviation of the non-zero values.
+        std: f64,
+    },
 }
 
 /// What an [`Init`] becomes once its parameters and the shape are known.
@@ -312,6 +356,26 @@ enum Plan {
     Uniform(Uniform),
     /// Draw from the distribution (one stream).
     Normal(Normal),
+    /// An initializer that needs the whole tensor at once.
+    Whole(Whole),
+}
+
+/// The plans of the initializers that need the whole tensor (not shardable).
+#[derive(Debug)]
+enum Whole {
+    /// Zeros, ones on the diagonal of a `rows × cols` matrix.
+    Eye { rows: usize, cols: usize },
+    /// Zeros, then ones at the centre taps (`shape` has 3 to 5 dims).
+    Dirac { shape: Vec<usize>, groups: usize },
+    /// A `rows × cols` semi-orthogonal matrix times `gain`.
+    Orthogonal { rows: usize, cols: usize, gain: f64 },
+    /// `rows × cols` normal values, then `zeros` zeros per column.
+    Sparse {
+        rows: usize,
+        cols: usize,
+        zeros: usize,
+        normal: Normal,
+    },
 }
 
 impl Plan {
@@ -326,6 +390,7 @@ impl Plan {
             Plan::Constant(v) => kernels.fill_constant_uninit(out, *v),
             Plan::Uniform(d) => d.fill_uninit(kernels, stream, 0, out),
             Plan::Normal(d) => d.fill_uninit(kernels, stream, 0, out),
+            Plan::Whole(_) => unreachable!("Init::tensor fills whole-tensor plans in place"),
         }
     }
 
@@ -334,14 +399,278 @@ impl Plan {
             Plan::Constant(v) => kernels.fill_constant(out, *v),
             Plan::Uniform(d) => d.fill_with(kernels, stream, offset, out),
             Plan::Normal(d) => d.fill_with(kernels, stream, offset, out),
+            Plan::Whole(w) => {
+                debug_assert_eq!(offset, 0, "whole-tensor plans are never sharded");
+                w.fill(kernels, stream, out);
+            }
         }
     }
+}
+
+impl Whole {
+    /// Fills all of `out` (the whole tensor, row-major, non-empty).
+    fn fill(&self, kernels: Kernels, stream: Stream, out: &mut [f32]) {
+        match self {
+            Whole::Eye { rows, cols } => {
+                kernels.fill_constant(out, 0.0);
+                for i in 0..(*rows).min(*cols) {
+                    out[i * cols + i] = 1.0;
+                }
+            }
+            Whole::Dirac { shape, groups } => {
+                kernels.fill_constant(out, 0.0);
+                let out_per_group = shape[0] / groups;
+                let min_dim = out_per_group.min(shape[1]);
+                // Row-major strides, and the offset of the centre tap.
+                let mut strides = vec![1usize; shape.len()];
+                for d in (0..shape.len() - 1).rev() {
+                    strides[d] = strides[d + 1] * shape[d + 1];
+                }
+                let centre: usize = (2..shape.len()).map(|d| (shape[d] / 2) * strides[d]).sum();
+                for g in 0..*groups {
+                    for d in 0..min_dim {
+                        out[(g * out_per_group + d) * strides[0] + d * strides[1] + centre] = 1.0;
+                    }
+                }
+            }
+            Whole::Orthogonal { rows, cols, gain } => {
+                orthogonal_fill(kernels, stream, *rows, *cols, *gain, out)
+            }
+            Whole::Sparse {
+                rows,
+                cols,
+                zeros,
+                normal,
+            } => {
+                sparse_fill(kernels, stream, *rows, *cols, *zeros, normal, out);
+            }
+        }
+    }
+}
+
+/// [`orthogonal_`] on a non-empty `rows × cols` buffer.
+fn orthogonal_fill(
+    kernels: Kernels,
+    stream: Stream,
+    rows: usize,
+    cols: usize,
+    gain: f64,
+    out: &mut [f32],
+) {
+    // The same standard normals `normal_(t, 0, 1)` would write.
+    Normal::standard().fill_with(kernels, stream, 0, out);
+    if rows < cols {
+        // The row-major `rows × cols` buffer is its transpose, `cols × rows`,
+        // in column-major order: factor that, and Qᵀ is `q` read row-major.
+        let q = linalg::orthonormal_columns(out.to_vec(), cols, rows);
+        for (o, q) in out.iter_mut().zip(&q) {
+            *o = (*q as f64 * gain) as f32;
+        }
+    } else {
+        // Column-major `rows × cols` is the row-major transpose.
+        let mut a = vec![0.0f32; rows * cols];
+        linalg::transpose(out, rows, cols, &mut a, |x| x);
+        let q = linalg::orthonormal_columns(a, rows, cols);
+        linalg::transpose(&q, cols, rows, out, |x| (x as f64 * gain) as f32);
+    }
+}
+
+/// Columns per parallel task of [`sparse_picks`] (a fixed size, so the work
+/// split does not depend on the thread count; the output does not either).
+const SPARSE_COLUMNS_PER_TASK: usize = 64;
+
+/// The generator that picks the zero rows of column `col` of a [`sparse_`]
+/// call whose stream is `stream`: the xoshiro256++ that lane 0 of block `col`
+/// of `stream.substream(1)` starts from (see [`crate::rng`]).
+fn sparse_column_rng(stream: Stream, col: usize) -> rand_xoshiro::Xoshiro256PlusPlus {
+    use rand_xoshiro::rand_core::SeedableRng;
+    let state = stream.substream(1).lane_state(col as u64, 0);
+    let mut seed = [0u8; 32];
+    for (bytes, word) in seed.chunks_exact_mut(8).zip(state) {
+        bytes.copy_from_slice(&word.to_le_bytes());
+    }
+    rand_xoshiro::Xoshiro256PlusPlus::from_seed(seed)
+}
+
+/// A uniform integer in `0..n` (`n >= 1`), unbiased: Lemire's multiply-shift
+/// with rejection (`(x · n) >> 64` of a 64-bit `x`, redrawn while the low half
+/// is below `2⁶⁴ mod n`).
+fn below(rng: &mut rand_xoshiro::Xoshiro256PlusPlus, n: u64) -> u64 {
+    use rand_xoshiro::rand_core::Rng;
+    let mut m = rng.next_u64() as u128 * n as u128;
+    if (m as u64) < n {
+        let threshold = n.wrapping_neg() % n;
+        while (m as u64) < threshold {
+            m = rng.next_u64() as u128 * n as u128;
+        }
+    }
+    (m >> 64) as u64
+}
+
+/// The zero rows of every column of a [`sparse_`] call: `zeros` rows per
+/// column, column-major (column `c`'s at `c · zeros..`).
+///
+/// Column `c` draws its rows with a partial Fisher–Yates shuffle of
+/// `0..rows` driven by [`sparse_column_rng`]`(stream, c)`: for `i` in
+/// `0..zeros`, swap position `i` with position `i + below(rows − i)`; the
+/// row now at position `i` is its `i`-th zero. Columns are independent, so
+/// the result does not depend on the thread count.
+fn sparse_picks<I: SparseIndex>(stream: Stream, rows: usize, cols: usize, zeros: usize) -> Vec<I> {
+    use rayon::prelude::*;
+    let mut picked = vec![I::from_usize(0); cols * zeros];
+    picked
+        .par_chunks_mut(zeros * SPARSE_COLUMNS_PER_TASK)
+        .enumerate()
+        .for_each(|(task, chunk)| {
+            let mut perm: Vec<usize> = (0..rows).collect();
+            let mut swaps = vec![0usize; zeros];
+            for (k, picks) in chunk.chunks_exact_mut(zeros).enumerate() {
+                let mut rng = sparse_column_rng(stream, task * SPARSE_COLUMNS_PER_TASK + k);
+                for i in 0..zeros {
+                    let j = i + below(&mut rng, (rows - i) as u64) as usize;
+                    perm.swap(i, j);
+                    swaps[i] = j;
+                    picks[i] = I::from_usize(perm[i]);
+                }
+                // Undo the swaps so `perm` is the identity for the next column.
+                for i in (0..zeros).rev() {
+                    perm.swap(i, swaps[i]);
+                }
+            }
+        });
+    picked
+}
+
+/// Elements per parallel task of the fill-and-zero pass of [`sparse_fill`]
+/// (whole rows; about 256 KiB, so a block is zeroed while still in cache).
+const SPARSE_TASK_ELEMENTS: usize = 1 << 16;
+
+/// [`sparse_`] on a non-empty row-major `rows × cols` buffer: the normal
+/// values of `stream`, then `zeros` zeros per column at the rows
+/// [`sparse_picks`] chooses.
+fn sparse_fill(
+    kernels: Kernels,
+    stream: Stream,
+    rows: usize,
+    cols: usize,
+    zeros: usize,
+    normal: &Normal,
+    out: &mut [f32],
+) {
+    if zeros == 0 {
+        normal.fill_with(kernels, stream, 0, out);
+        return;
+    }
+    if zeros == rows {
+        kernels.fill_constant(out, 0.0);
+        return;
+    }
+    // Row and column numbers as u32 when they fit: half the memory traffic.
+    if u32::try_from(rows.max(cols)).is_ok() {
+        sparse_zero::<u32>(kernels, stream, rows, cols, zeros, normal, out);
+    } else {
+        sparse_zero::<usize>(kernels, stream, rows, cols, zeros, normal, out);
+    }
+}
+
+/// A row or column number: `u32` when every one fits, else `usize`.
+trait SparseIndex: Copy + Send + Sync {
+    fn from_usize(i: usize) -> Self;
+    fn to_usize(self) -> usize;
+}
+
+impl SparseIndex for u32 {
+    #[inline(always)]
+    fn from_usize(i: usize) -> u32 {
+        i as u32
+    }
+    #[inline(always)]
+    fn to_usize(self) -> usize {
+        self as usize
+    }
+}
+
+impl SparseIndex for usize {
+    #[inline(always)]
+    fn from_usize(i: usize) -> usize {
+        i
+    }
+    #[inline(always)]
+    fn to_usize(self) -> usize {
+        self
+    }
+}
+
+/// The part of [`sparse_fill`] after its special cases, with row and column
+/// numbers stored as `I`.
+fn sparse_zero<I: SparseIndex>(
+    kernels: Kernels,
+    stream: Stream,
+    rows: usize,
+    cols: usize,
+    zeros: usize,
+    normal: &Normal,
+    out: &mut [f32],
+) {
+    use rayon::prelude::*;
+    let picks = sparse_picks::<I>(stream, rows, cols, zeros);
+    // Regroup by row (a counting sort): row r's zero columns, ascending, at
+    // by_row[start[r]..start[r + 1]].
+    let mut start = vec![0usize; rows + 1];
+    for &r in &picks {
+        start[r.to_usize() + 1] += 1;
+    }
+    for r in 0..rows {
+        start[r + 1] += start[r];
+    }
+    let mut next = start.clone();
+    let mut by_row = vec![I::from_usize(0); picks.len()];
+    for (c, column) in picks.chunks_exact(zeros).enumerate() {
+        for &r in column {
+            let r = r.to_usize();
+            by_row[next[r]] = I::from_usize(c);
+            next[r] += 1;
+        }
+    }
+    drop(picks);
+    // Fill and zero a block of rows at a time, while the block is in cache.
+    let rows_per_task = (SPARSE_TASK_ELEMENTS / cols).max(1);
+    out.par_chunks_mut(rows_per_task * cols)
+        .enumerate()
+        .for_each(|(task, chunk)| {
+            let r0 = task * rows_per_task;
+            normal.fill_with(kernels, stream, (r0 * cols) as u64, chunk);
+            for (k, row) in chunk.chunks_exact_mut(cols).enumerate() {
+                let r = r0 + k;
+                for &c in &by_row[start[r]..start[r + 1]] {
+                    row[c.to_usize()] = 0.0;
+                }
+            }
+        });
 }
 
 impl Init {
     /// Whether this initializer draws random numbers (takes a stream).
     pub fn is_random(&self) -> bool {
-        !matches!(self, Init::Constant { .. })
+        !matches!(self, Init::Constant { .. } | Init::Eye | Init::Dirac { .. })
+    }
+
+    /// Whether [`fill_shard`](Self::fill_shard) works for this initializer:
+    /// every one but eye, dirac, orthogonal and sparse, whose values depend on
+    /// the whole tensor.
+    pub fn is_shardable(&self) -> bool {
+        self.whole_tensor_name().is_none()
+    }
+
+    /// The function name of an initializer that needs the whole tensor.
+    fn whole_tensor_name(&self) -> Option<&'static str> {
+        match self {
+            Init::Eye => Some("eye_"),
+            Init::Dirac { .. } => Some("dirac_"),
+            Init::Orthogonal { .. } => Some("orthogonal_"),
+            Init::Sparse { .. } => Some("sparse_"),
+            _ => None,
+        }
     }
 
     /// Checks the parameters that do not depend on the shape.
@@ -357,6 +686,19 @@ impl Init {
             | Init::KaimingNormal {
                 a, nonlinearity, ..
             } => calculate_gain(nonlinearity, Some(a)).map(drop),
+            Init::Eye => Ok(()),
+            Init::Dirac { groups } => {
+                if groups == 0 {
+                    Err(Error::DiracGroups { groups })
+                } else {
+                    Ok(())
+                }
+            }
+            Init::Orthogonal { gain } => check_orthogonal_gain(gain),
+            Init::Sparse { sparsity, std } => {
+                check_sparsity(sparsity)?;
+                Normal::new(0.0, std).map(drop)
+            }
         }
     }
 
@@ -389,6 +731,58 @@ impl Init {
                 0.0,
                 kaiming_std(shape, a, mode, nonlinearity)?,
             )?),
+            Init::Eye => {
+                let [rows, cols] = two_dims(shape, "eye_")?;
+                Plan::Whole(Whole::Eye { rows, cols })
+            }
+            Init::Dirac { groups } => {
+                if !(3..=5).contains(&shape.len()) {
+                    return Err(Error::InitDims {
+                        init: "dirac_",
+                        supported: "3, 4, or 5",
+                        dims: shape.len(),
+                    });
+                }
+                if groups == 0 {
+                    return Err(Error::DiracGroups { groups });
+                }
+                if !shape[0].is_multiple_of(groups) {
+                    return Err(Error::DiracDivisible {
+                        dim0: shape[0],
+                        groups,
+                    });
+                }
+                Plan::Whole(Whole::Dirac {
+                    shape: shape.to_vec(),
+                    groups,
+                })
+            }
+            Init::Orthogonal { gain } => {
+                check_orthogonal_gain(gain)?;
+                if shape.len() < 2 {
+                    return Err(Error::InitDims {
+                        init: "orthogonal_",
+                        supported: "2 or more",
+                        dims: shape.len(),
+                    });
+                }
+                let rows = shape[0];
+                let cols = numel_of(shape)? / rows;
+                Plan::Whole(Whole::Orthogonal { rows, cols, gain })
+            }
+            Init::Sparse { sparsity, std } => {
+                check_sparsity(sparsity)?;
+                let normal = Normal::new(0.0, std)?;
+                let [rows, cols] = two_dims(shape, "sparse_")?;
+                // PyTorch: `int(math.ceil(sparsity * rows))`, in f64.
+                let zeros = ((sparsity * rows as f64).ceil() as usize).min(rows);
+                Plan::Whole(Whole::Sparse {
+                    rows,
+                    cols,
+                    zeros,
+                    normal,
+                })
+            }
         })
     }
 
@@ -445,8 +839,16 @@ impl Init {
         } else {
             Stream::from_key(0)
         };
-        let Some(plan) = plan else {
-            return Tensor::zeros(shape);
+        let plan = match plan {
+            None => return Tensor::zeros(shape),
+            Some(Plan::Whole(w)) => {
+                // These write into an initialized tensor (eye and dirac need
+                // the zeros anyway).
+                let mut t = Tensor::zeros(shape)?;
+                w.fill(Kernels::active(), stream, t.as_mut_slice());
+                return Ok(t);
+            }
+            Some(plan) => plan,
         };
         Tensor::filled_with(shape, |out| {
             plan.fill_uninit(Kernels::active(), stream, out)
@@ -476,8 +878,21 @@ impl Init {
     /// assert_eq!(&whole.as_slice()[10 * 32..20 * 32], &rows_10_to_20[..]);
     /// ```
     ///
-    /// Errors: the initializer's own parameter and shape errors, and
+    /// Errors: the initializer's own parameter and shape errors,
+    /// [`Error::NotShardable`] for [`Init::Eye`], [`Init::Dirac`],
+    /// [`Init::Orthogonal`] and [`Init::Sparse`] (their values depend on the
+    /// whole tensor; checked after the parameters), and
     /// [`Error::ShardOutOfRange`] if the range does not fit in `full_shape`.
+    ///
+    /// ```
+    /// use nninit::init::Init;
+    /// use nninit::Stream;
+    ///
+    /// let e = Init::Orthogonal { gain: 1.0 }
+    ///     .fill_shard(&[8, 8], 0, &mut [0.0; 8], Stream::from_key(1))
+    ///     .unwrap_err();
+    /// assert_eq!(e.to_string(), "orthogonal_ cannot initialize a shard: it needs the whole tensor");
+    /// ```
     pub fn fill_shard(
         &self,
         full_shape: &[usize],
@@ -486,6 +901,9 @@ impl Init {
         stream: Stream,
     ) -> Result<()> {
         self.check_parameters()?;
+        if let Some(init) = self.whole_tensor_name() {
+            return Err(Error::NotShardable { init });
+        }
         let numel = numel_of(full_shape)?;
         let end = offset.checked_add(out.len() as u64);
         if end.is_none_or(|end| end > numel as u64) {
@@ -509,6 +927,36 @@ fn check_gain(gain: f64) -> Result<()> {
         Ok(())
     } else {
         Err(Error::Gain { gain })
+    }
+}
+
+/// A gain for [`orthogonal_`]: finite, and within `f32` (the values are
+/// `gain · q` with `|q| <= 1`, stored as `f32`).
+fn check_orthogonal_gain(gain: f64) -> Result<()> {
+    if gain.is_finite() && gain.abs() <= f32::MAX as f64 {
+        Ok(())
+    } else {
+        Err(Error::Gain { gain })
+    }
+}
+
+fn check_sparsity(sparsity: f64) -> Result<()> {
+    if (0.0..=1.0).contains(&sparsity) {
+        Ok(())
+    } else {
+        Err(Error::Sparsity { sparsity })
+    }
+}
+
+/// `[rows, cols]` of a 2-D shape, or PyTorch's error for `init`.
+fn two_dims(shape: &[usize], init: &'static str) -> Result<[usize; 2]> {
+    match *shape {
+        [rows, cols] => Ok([rows, cols]),
+        _ => Err(Error::InitDims {
+            init,
+            supported: "2",
+            dims: shape.len(),
+        }),
     }
 }
 
@@ -608,7 +1056,18 @@ pub fn xavier_uniform_(
 }
 
 /// Glorot/Xavier normal: `N(0, std²)`, `std = gain · √(2 / (fan_in + fan_out))`
-/// (PyTorch default `gain = 1`). Needs at least 2 dimensions.
+/// (PyTorch default `gain = 1`).
+///
+/// Errors: a non-finite `gain` ([`Error::Gain`]); fewer than 2 dimensions
+/// ([`Error::FanDims`]) unless the tensor is empty.
+///
+/// ```
+/// use nninit::{Generator, Tensor, init};
+/// let mut w = Tensor::zeros(&[400, 600]).unwrap();
+/// init::xavier_normal_(&mut w, 1.0, Some(&mut Generator::new(0))).unwrap();
+/// let var = w.as_slice().iter().map(|x| (x * x) as f64).sum::<f64>() / w.numel() as f64;
+/// assert!((var / (2.0 / 1000.0) - 1.0).abs() < 0.02); // std² = 2 / (fan_in + fan_out)
+/// ```
 pub fn xavier_normal_(
     tensor: impl InitTarget,
     gain: f64,
@@ -624,6 +1083,17 @@ pub fn xavier_normal_(
 ///
 /// `nn.Linear`'s default weight init is `kaiming_uniform_(w, √5, FanIn,
 /// LeakyRelu)`, that is `U(±1/√in_features)`.
+///
+/// Errors: a non-finite `a` ([`Error::NegativeSlope`], for leaky_relu);
+/// fewer than 2 dimensions ([`Error::FanDims`]) unless the tensor is empty.
+///
+/// ```
+/// use nninit::init::{self, FanMode, Nonlinearity};
+/// use nninit::Tensor;
+/// let mut w = Tensor::zeros(&[10, 25]).unwrap();
+/// init::kaiming_uniform_(&mut w, 5f64.sqrt(), FanMode::FanIn, Nonlinearity::LeakyRelu, None).unwrap();
+/// assert!(w.as_slice().iter().all(|x| x.abs() <= 1.0 / 5.0)); // 1/√25
+/// ```
 pub fn kaiming_uniform_(
     tensor: impl InitTarget,
     a: f64,
@@ -641,7 +1111,20 @@ pub fn kaiming_uniform_(
 
 /// He/Kaiming normal: `N(0, std²)`, `std = gain / √fan` with
 /// `gain = calculate_gain(nonlinearity, a)` (defaults as
-/// [`kaiming_uniform_`]). Needs at least 2 dimensions.
+/// [`kaiming_uniform_`]).
+///
+/// Errors: as [`kaiming_uniform_`].
+///
+/// ```
+/// use nninit::init::{self, FanMode, Nonlinearity};
+/// use nninit::{Generator, Tensor};
+/// // A conv weight: fan_out = 64 · 3 · 3.
+/// let mut w = Tensor::zeros(&[64, 32, 3, 3]).unwrap();
+/// let mut g = Generator::new(1);
+/// init::kaiming_normal_(&mut w, 0.0, FanMode::FanOut, Nonlinearity::Relu, Some(&mut g)).unwrap();
+/// let var = w.as_slice().iter().map(|x| (x * x) as f64).sum::<f64>() / w.numel() as f64;
+/// assert!((var / (2.0 / 576.0) - 1.0).abs() < 0.05); // gain² / fan_out
+/// ```
 pub fn kaiming_normal_(
     tensor: impl InitTarget,
     a: f64,
@@ -655,6 +1138,144 @@ pub fn kaiming_normal_(
         nonlinearity,
     }
     .apply(tensor, generator)
+}
+
+/// Fills a 2-D tensor with the identity matrix: `w[i][j] = 1` if `i == j`,
+/// else 0; for a rectangular `rows × cols` tensor, ones at `(i, i)` for
+/// `i < min(rows, cols)` (as `torch.nn.init.eye_`). Not random: takes no
+/// stream.
+///
+/// Errors: a tensor that is not 2-D, `Only tensors with 2 dimensions are
+/// supported` ([`Error::InitDims`]), unless it has no elements (a no-op, as
+/// for every initializer).
+///
+/// ```
+/// use nninit::{Tensor, init};
+/// let mut w = Tensor::full(&[2, 3], 7.0).unwrap();
+/// init::eye_(&mut w).unwrap();
+/// assert_eq!(w.as_slice(), &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+/// let e = init::eye_(&mut Tensor::zeros(&[2, 2, 2]).unwrap()).unwrap_err();
+/// assert_eq!(e.to_string(), "Only tensors with 2 dimensions are supported");
+/// ```
+pub fn eye_(tensor: impl InitTarget) -> Result<()> {
+    Init::Eye.apply(tensor, None)
+}
+
+/// Fills a 3-, 4- or 5-D convolution weight `[out, in, k…]` with the Dirac
+/// delta, so that the convolution preserves the identity of its inputs (as
+/// `torch.nn.init.dirac_`, PyTorch's default `groups = 1`): zeros, then with
+/// `opg = out / groups` output channels per group, a one at the centre tap
+/// `[g·opg + d, d, k₁/2, k₂/2, …]` for every group `g` and every
+/// `d < min(opg, in)`. Exactly `groups · min(opg, in)` ones. Not random:
+/// takes no stream.
+///
+/// Errors: `groups == 0` ([`Error::DiracGroups`], even on an empty tensor);
+/// a tensor that is not 3-, 4- or 5-D (`Only tensors with 3, 4, or 5
+/// dimensions are supported`, [`Error::InitDims`]); `out` not a multiple of
+/// `groups` (`dim 0 must be divisible by groups`, [`Error::DiracDivisible`]).
+/// The shape errors do not apply to a zero-element tensor (a no-op).
+///
+/// ```
+/// use nninit::{Tensor, init};
+/// // A conv1d weight [out = 4, in = 2, k = 3] in 2 groups: opg = 2.
+/// let mut w = Tensor::zeros(&[4, 2, 3]).unwrap();
+/// init::dirac_(&mut w, 2).unwrap();
+/// assert_eq!(w.sum(), 4.0);
+/// assert_eq!(w[[0, 0, 1]], 1.0);
+/// assert_eq!(w[[1, 1, 1]], 1.0);
+/// assert_eq!(w[[2, 0, 1]], 1.0);
+/// assert_eq!(w[[3, 1, 1]], 1.0);
+/// assert!(init::dirac_(&mut w, 3).is_err()); // 4 is not divisible by 3
+/// ```
+pub fn dirac_(tensor: impl InitTarget, groups: usize) -> Result<()> {
+    Init::Dirac { groups }.apply(tensor, None)
+}
+
+/// Fills with a (semi-)orthogonal matrix times `gain` (Saxe et al. 2013; as
+/// `torch.nn.init.orthogonal_`, PyTorch's default `gain = 1`).
+///
+/// The tensor (at least 2-D) is viewed as a `rows × cols` matrix with
+/// `rows = shape[0]` and `cols = numel / rows`. That matrix is filled with
+/// standard normals (the values [`normal_`]`(t, 0, 1)` would write from the
+/// same generator state: one stream), transposed when `rows < cols`, and
+/// factored `A = QR` by a blocked Householder QR (in `f32`, norms and
+/// reflector scalars in `f64`). Each column of `Q` is multiplied by the sign
+/// of `R`'s diagonal entry (PyTorch's correction, which makes the result
+/// uniformly distributed over the orthogonal matrices; a zero diagonal entry
+/// counts as `+1`, where PyTorch would zero the column); `Q` is transposed
+/// back if needed, and multiplied by `gain`. So `WᵀW = gain²·I` (tall or
+/// square) or `WWᵀ = gain²·I` (wide), to within about `1e-6·gain²`.
+///
+/// The values are a pure function of the generator state and the shape, on
+/// any number of threads (the QR runs on the calling thread). Unlike the
+/// elementwise fills they go through `matrixmultiply`'s GEMM, whose kernel
+/// (AVX-512, AVX2+FMA, AVX or SSE2) is chosen for the CPU at run time and
+/// not by `NNINIT_ISA`, so two machines with different instruction sets may
+/// differ in the last bits.
+///
+/// Errors: `gain` NaN, infinite or beyond `f32` ([`Error::Gain`]); fewer
+/// than 2 dimensions (`Only tensors with 2 or more dimensions are
+/// supported`, [`Error::InitDims`]) unless the tensor is empty (a no-op).
+///
+/// ```
+/// use nninit::{Generator, Tensor, init};
+/// let mut w = Tensor::zeros(&[6, 4]).unwrap();
+/// init::orthogonal_(&mut w, 2.0, Some(&mut Generator::new(0))).unwrap();
+/// // WᵀW = 4·I
+/// for i in 0..4 {
+///     for j in 0..4 {
+///         let d: f32 = (0..6).map(|r| w[[r, i]] * w[[r, j]]).sum();
+///         let want = if i == j { 4.0 } else { 0.0 };
+///         assert!((d - want).abs() < 1e-5);
+///     }
+/// }
+/// ```
+pub fn orthogonal_(
+    tensor: impl InitTarget,
+    gain: f64,
+    generator: Option<&mut Generator>,
+) -> Result<()> {
+    Init::Orthogonal { gain }.apply(tensor, generator)
+}
+
+/// Fills a 2-D `rows × cols` tensor as a sparse matrix (Martens 2010; as
+/// `torch.nn.init.sparse_`, PyTorch's default `std = 0.01`): `N(0, std²)`
+/// values, then in each column exactly `⌈sparsity · rows⌉` of them (computed
+/// in `f64`) set to zero, at distinct rows chosen at random.
+///
+/// Unlike PyTorch's, which ignores its `generator` argument, the zero rows
+/// come from the generator too: the call takes one stream `s`; the normal
+/// values are those [`normal_`]`(t, 0, std)` would write from `s`, and
+/// column `c` chooses its zero rows with a partial Fisher–Yates shuffle of
+/// `0..rows` (for `i` in `0..zeros`: swap positions `i` and
+/// `i + k`, `k` uniform in `0..rows − i` by Lemire's unbiased multiply-shift
+/// method, and zero the row now at position `i`), driven by the
+/// xoshiro256++ generator of lane 0 of block `c` of `s.substream(1)` (see
+/// [`crate::rng`]). The result is a pure function of the generator state and
+/// the parameters, on any number of threads and instruction set.
+///
+/// Errors: `sparsity` outside `[0, 1]` or NaN ([`Error::Sparsity`]; PyTorch
+/// does not check); `std` as for [`normal_`]; a tensor that is not 2-D (`Only
+/// tensors with 2 dimensions are supported`, [`Error::InitDims`]) unless it
+/// is empty (a no-op).
+///
+/// ```
+/// use nninit::{Generator, Tensor, init};
+/// let mut w = Tensor::zeros(&[10, 3]).unwrap();
+/// init::sparse_(&mut w, 0.25, 0.01, Some(&mut Generator::new(0))).unwrap();
+/// for c in 0..3 {
+///     let zeros = (0..10).filter(|&r| w[[r, c]] == 0.0).count();
+///     assert_eq!(zeros, 3); // ⌈0.25 · 10⌉
+/// }
+/// assert!(init::sparse_(&mut w, 1.5, 0.01, None).is_err());
+/// ```
+pub fn sparse_(
+    tensor: impl InitTarget,
+    sparsity: f64,
+    std: f64,
+    generator: Option<&mut Generator>,
+) -> Result<()> {
+    Init::Sparse { sparsity, std }.apply(tensor, generator)
 }
 
 /// `w = w · (|w| >= threshold)` in place, in one vectorized pass: elements

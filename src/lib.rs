@@ -40,6 +40,7 @@ pub mod gemm;
 pub mod init;
 pub mod io;
 pub mod kernels;
+mod linalg;
 pub mod nn;
 pub mod rng;
 mod tensor;

@@ -405,6 +405,120 @@ fn section_2_shards() {
 }
 
 #[test]
+fn section_2_eye_dirac_orthogonal_sparse() {
+    let two = "Only tensors with 2 dimensions are supported";
+    expect_err("eye_ on 3-D", two, || init::eye_(&mut w(&[2, 2, 2])));
+    expect_err("eye_ on 1-D", two, || init::eye_(&mut w(&[4])));
+    expect_err("eye_ on 0-D", two, || init::eye_(&mut Tensor::scalar(1.0)));
+
+    let dirac = "Only tensors with 3, 4, or 5 dimensions are supported";
+    expect_err("dirac_ on 2-D", dirac, || init::dirac_(&mut w(&[3, 3]), 1));
+    expect_err("dirac_ on 6-D", dirac, || {
+        init::dirac_(&mut w(&[2, 2, 1, 1, 1, 1]), 1)
+    });
+    expect_err(
+        "dirac_ groups 0",
+        "dirac_ expects groups >= 1, but found groups 0",
+        || init::dirac_(&mut w(&[4, 4, 3]), 0),
+    );
+    expect_err(
+        "dirac_ indivisible",
+        "dim 0 must be divisible by groups",
+        || init::dirac_(&mut w(&[4, 4, 3]), 3),
+    );
+
+    let more = "Only tensors with 2 or more dimensions are supported";
+    expect_err("orthogonal_ on 1-D", more, || {
+        init::orthogonal_(&mut w(&[5]), 1.0, None)
+    });
+    expect_err("orthogonal_ on 0-D", more, || {
+        init::orthogonal_(&mut Tensor::scalar(0.0), 1.0, None)
+    });
+    expect_err(
+        "orthogonal_ NaN gain",
+        "gain must be a finite number, but found gain nan",
+        || init::orthogonal_(&mut w(&[3, 3]), f64::NAN, None),
+    );
+    expect_err("orthogonal_ infinite gain", "but found gain -inf", || {
+        init::orthogonal_(&mut w(&[3, 3]), f64::NEG_INFINITY, None)
+    });
+    expect_err(
+        "orthogonal_ gain beyond f32",
+        "but found gain 1e+39",
+        || init::orthogonal_(&mut w(&[3, 3]), 1e39, None),
+    );
+
+    expect_err("sparse_ on 3-D", two, || {
+        init::sparse_(&mut w(&[2, 2, 2]), 0.5, 0.01, None)
+    });
+    expect_err("sparse_ on 1-D", two, || {
+        init::sparse_(&mut w(&[4]), 0.5, 0.01, None)
+    });
+    for (sparsity, shown) in [(-0.1, "-0.1"), (1.5, "1.5"), (f64::NAN, "nan")] {
+        expect_err(
+            "sparse_ sparsity out of [0, 1]",
+            &format!("sparse_ expects a sparsity in [0, 1], but found sparsity {shown}"),
+            || init::sparse_(&mut w(&[4, 4]), sparsity, 0.01, None),
+        );
+    }
+    expect_err(
+        "sparse_ negative std",
+        "normal expects std >= 0.0 and finite, but found std -1",
+        || init::sparse_(&mut w(&[4, 4]), 0.5, -1.0, None),
+    );
+    expect_err("sparse_ NaN std", "but found std nan", || {
+        init::sparse_(&mut w(&[4, 4]), 0.5, f64::NAN, None)
+    });
+}
+
+#[test]
+fn section_2_whole_tensor_inits_on_empty_tensors() {
+    // Bad parameters fail on empty tensors too ...
+    expect_err("dirac_ groups 0, empty", "found groups 0", || {
+        init::dirac_(&mut w(&[0, 3, 3]), 0)
+    });
+    expect_err("orthogonal_ NaN gain, empty", "found gain nan", || {
+        init::orthogonal_(&mut w(&[0, 3]), f64::NAN, None)
+    });
+    expect_err("sparse_ NaN sparsity, empty", "found sparsity nan", || {
+        init::sparse_(&mut w(&[0, 3]), f64::NAN, 0.01, None)
+    });
+    // ... and shape rules do not: these are no-ops.
+    init::eye_(&mut w(&[0])).unwrap();
+    init::dirac_(&mut w(&[0, 2]), 1).unwrap();
+    init::dirac_(&mut w(&[3, 0, 3]), 2).unwrap();
+    init::orthogonal_(&mut w(&[0]), 1.0, None).unwrap();
+    init::sparse_(&mut w(&[2, 0, 2]), 0.5, 0.01, None).unwrap();
+}
+
+#[test]
+fn section_2_whole_tensor_inits_do_not_shard() {
+    let stream = Generator::new(0).next_stream();
+    for (init, name) in [
+        (init::Init::Eye, "eye_"),
+        (init::Init::Dirac { groups: 1 }, "dirac_"),
+        (init::Init::Orthogonal { gain: 1.0 }, "orthogonal_"),
+        (
+            init::Init::Sparse {
+                sparsity: 0.1,
+                std: 0.01,
+            },
+            "sparse_",
+        ),
+    ] {
+        expect_err(
+            name,
+            &format!("{name} cannot initialize a shard: it needs the whole tensor"),
+            || init.fill_shard(&[4, 4, 3], 0, &mut [0.0; 4], stream),
+        );
+    }
+    // Parameters are checked first.
+    expect_err("sharded dirac_ groups 0", "found groups 0", || {
+        init::Init::Dirac { groups: 0 }.fill_shard(&[4, 4, 3], 0, &mut [0.0; 4], stream)
+    });
+}
+
+#[test]
 fn tensors() {
     expect_err(
         "data/shape mismatch",

@@ -3,8 +3,9 @@
 //! nninit; it must be deliberate and noted in the changelog.
 
 use nninit::distributions::{Distribution, Normal, Uniform};
+use nninit::init;
 use nninit::kernels::{Isa, Kernels};
-use nninit::{Generator, Stream};
+use nninit::{Generator, Stream, Tensor};
 
 fn bits_at(
     dist: &dyn Distribution,
@@ -135,4 +136,91 @@ fn normal_scaled() {
             0x3fbee44c,
         ],
     );
+}
+
+/// The bits of `init` applied to a zero tensor of `shape` with a fresh
+/// generator of `seed`.
+fn init_bits(
+    shape: &[usize],
+    seed: u64,
+    init: impl FnOnce(&mut Tensor, &mut Generator),
+) -> Vec<u32> {
+    let mut t = Tensor::zeros(shape).unwrap();
+    init(&mut t, &mut Generator::new(seed));
+    t.as_slice().iter().map(|x| x.to_bits()).collect()
+}
+
+/// Whether `matrixmultiply` runs its AVX-512 GEMM kernel here, the one the
+/// `orthogonal_` pins were taken with.
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn has_avx512() -> bool {
+    false
+}
+
+/// Compares pinned `orthogonal_` bits. The QR's GEMMs run on the kernel
+/// `matrixmultiply` picks for the CPU (AVX-512, AVX2+FMA, AVX, SSE2), whose
+/// summation orders differ; the pins were taken with its AVX-512 kernel (an
+/// AMD EPYC). On other CPUs only closeness (1e-5) is checked.
+fn check_orthogonal(got: &[u32], want: &[u32], what: &str) {
+    if has_avx512() {
+        let shown: Vec<String> = got.iter().map(|b| format!("{b:#010x}")).collect();
+        assert_eq!(got, want, "{what}: got [{}]", shown.join(", "));
+    } else {
+        for (g, w) in got.iter().zip(want) {
+            let (g, w) = (f32::from_bits(*g), f32::from_bits(*w));
+            assert!((g - w).abs() < 1e-5, "{what}: {g} vs {w}");
+        }
+    }
+}
+
+#[test]
+fn orthogonal() {
+    let got = init_bits(&[4, 3], 42, |t, g| {
+        init::orthogonal_(t, 1.0, Some(g)).unwrap()
+    });
+    // -0.27058303, 0.43325058, -0.18848938, -0.39773157, -0.39627516, ...
+    check_orthogonal(
+        &got,
+        &[
+            0xbe8a89dc, 0x3eddd305, 0xbe41035c, 0xbecba379, 0xbecae494, 0x3f49aa74, 0xbf3e66f8,
+            0x3eef114d, 0x3c57ea80, 0x3eeda28e, 0x3f2946fb, 0x3f161723,
+        ],
+        "orthogonal_ 4x3 seed 42",
+    );
+    // 64 x 64 spans two panels of the blocked QR.
+    let got = init_bits(&[64, 64], 7, |t, g| {
+        init::orthogonal_(t, 2.0, Some(g)).unwrap()
+    });
+    check_orthogonal(
+        &got[..4],
+        &[0xbceeb980, 0xbe5bf68a, 0xbf4542ba, 0x3e14ef22],
+        "orthogonal_ 64x64 seed 7, first",
+    );
+    check_orthogonal(
+        &got[64 * 64 - 4..],
+        &[0x3e6a2dd0, 0xbd5b2894, 0xbe5ffe14, 0xbdafa55e],
+        "orthogonal_ 64x64 seed 7, last",
+    );
+}
+
+#[test]
+fn sparse() {
+    let got = init_bits(&[8, 4], 42, |t, g| {
+        init::sparse_(t, 0.25, 1.0, Some(g)).unwrap()
+    });
+    // The normal_ values of seed 42 with two zeros per column.
+    let want: [u32; 32] = [
+        0xbebf41d9, 0x3f31806d, 0xbf1f5c57, 0xbf0c90a6, 0xbf6f9df0, 0x3f667168, 0xbf836dad,
+        0x3f09280e, 0xbf468a3c, 0x00000000, 0x3fbbf83d, 0x3fa3a0b5, 0x3fdbb733, 0xbdce0435,
+        0xbf9084b4, 0x00000000, 0x3ff5c551, 0xbfb5494c, 0x3ee60a8b, 0xbf9334b2, 0x00000000,
+        0xbe039b02, 0x00000000, 0x00000000, 0x00000000, 0x3ecc7db1, 0x00000000, 0x3f044710,
+        0x3f35704b, 0x00000000, 0x400c53e4, 0xbfaaf228,
+    ];
+    let shown: Vec<String> = got.iter().map(|b| format!("{b:#010x}")).collect();
+    assert_eq!(got, want, "sparse_ 8x4 seed 42: got [{}]", shown.join(", "));
 }

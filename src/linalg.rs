@@ -1,0 +1,814 @@
+//! Dense linear algebra for the initializers: a safe GEMM wrapper and a
+//! blocked Householder QR with an explicit thin `Q`, for
+//! [`orthogonal_`](crate::init::orthogonal_).
+//!
+//! # Layout
+//! Matrices are column-major: element `(i, j)` of an `m × n` matrix with
+//! leading dimension `ld >= m` is at `i + j · ld`. A column is contiguous,
+//! which is what Householder reflections work on.
+//!
+//! # The factorization
+//! [`qr`] is the LAPACK `geqrf` scheme written from the textbook (Golub & Van
+//! Loan, *Matrix Computations*, §5.2; Schreiber & Van Loan's compact WY form):
+//!
+//! 1. The columns are cut into panels of [`BLOCK`] columns. A panel is
+//!    factored column by column (level-2): reflector `H_j = I − τ_j v_j v_jᵀ`
+//!    with `v_j[j] = 1` maps column `j` below the diagonal onto `β_j e_j`, with
+//!    `β_j = −sign(α)·‖x‖` (`α` the diagonal entry), and is applied at once to
+//!    the rest of the panel. Squared norms and `τ`, `β` are computed in `f64`.
+//! 2. The panel's reflectors are gathered as `H_1⋯H_b = I − V T Vᵀ` (`V`
+//!    unit lower trapezoidal, `T` upper triangular `b × b`, built from `VᵀV`).
+//! 3. The trailing columns get `A ← (I − V T Vᵀ)ᵀ A = A − V (Tᵀ (Vᵀ A))`: three
+//!    GEMMs (`matrixmultiply`), which is where nearly all the flops are.
+//!
+//! [`Qr::form_q`] builds the thin `Q` (the first `n` columns of `H_1⋯H_n`) the
+//! same way, applying the blocks to the identity from the last to the first
+//! (LAPACK `orgqr`). `R` is left in the upper triangle of the factored matrix.
+//!
+//! Everything is single-threaded and deterministic: the same input gives the
+//! same bits on every run. (The GEMM kernel `matrixmultiply` picks at run time,
+//! AVX-512, AVX2+FMA, AVX or SSE2, can differ between CPUs, so bits can differ
+//! between machines.)
+
+use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
+
+/// Columns per panel of the blocked factorization.
+pub(crate) const BLOCK: usize = 32;
+
+/// The floating-point types the QR works in (`f32`, `f64`).
+pub(crate) trait Real:
+    Copy
+    + Default
+    + PartialOrd
+    + std::fmt::Debug
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + Send
+    + Sync
+    + 'static
+{
+    /// Zero.
+    const ZERO: Self;
+    /// One.
+    const ONE: Self;
+    /// Rounds an `f64` to this type.
+    fn from_f64(x: f64) -> Self;
+    /// Widens to `f64` (exact).
+    fn to_f64(self) -> f64;
+    /// `c = alpha · a · b + beta · c` through `matrixmultiply`. The caller has
+    /// checked shapes and bounds (see [`gemm`]).
+    fn gemm_checked(
+        alpha: Self,
+        a: Mat<'_, Self>,
+        b: Mat<'_, Self>,
+        beta: Self,
+        c: MatMut<'_, Self>,
+    );
+}
+
+/// A read-only strided matrix view: element `(i, j)` is
+/// `data[i · rs + j · cs]`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mat<'a, T> {
+    pub(crate) data: &'a [T],
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) rs: usize,
+    pub(crate) cs: usize,
+}
+
+/// A mutable strided matrix view whose elements are distinct (see [`gemm`]).
+#[derive(Debug)]
+pub(crate) struct MatMut<'a, T> {
+    pub(crate) data: &'a mut [T],
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) rs: usize,
+    pub(crate) cs: usize,
+}
+
+impl<'a, T> Mat<'a, T> {
+    /// Column-major `rows × cols` with leading dimension `ld`, starting at
+    /// `data[0]`.
+    pub(crate) fn col_major(data: &'a [T], rows: usize, cols: usize, ld: usize) -> Self {
+        Mat {
+            data,
+            rows,
+            cols,
+            rs: 1,
+            cs: ld,
+        }
+    }
+
+    /// The transpose (no copy: the strides swap).
+    pub(crate) fn t(self) -> Self {
+        Mat {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+
+    fn fits(&self) -> bool {
+        span(self.rows, self.cols, self.rs, self.cs).is_some_and(|s| s <= self.data.len())
+    }
+}
+
+impl<'a, T> MatMut<'a, T> {
+    /// Column-major `rows × cols` with leading dimension `ld`, starting at
+    /// `data[0]`.
+    pub(crate) fn col_major(data: &'a mut [T], rows: usize, cols: usize, ld: usize) -> Self {
+        MatMut {
+            data,
+            rows,
+            cols,
+            rs: 1,
+            cs: ld,
+        }
+    }
+
+    fn fits(&self) -> bool {
+        span(self.rows, self.cols, self.rs, self.cs).is_some_and(|s| s <= self.data.len())
+    }
+
+    /// Whether `(i, j) ↦ i·rs + j·cs` is one-to-one (a sufficient test: one
+    /// stride is at least the extent of the other dimension).
+    fn distinct(&self) -> bool {
+        let (r, c) = (self.rows, self.cols);
+        if r <= 1 {
+            return c <= 1 || self.cs >= 1;
+        }
+        if c <= 1 {
+            return self.rs >= 1;
+        }
+        self.rs >= 1
+            && self.cs >= 1
+            && (self.cs >= r.saturating_mul(self.rs) || self.rs >= c.saturating_mul(self.cs))
+    }
+}
+
+/// Elements spanned by a strided `rows × cols` view: one past its last
+/// element, or `None` on overflow. Zero for an empty view.
+fn span(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
+    if rows == 0 || cols == 0 {
+        return Some(0);
+    }
+    (rows - 1)
+        .checked_mul(rs)?
+        .checked_add((cols - 1).checked_mul(cs)?)?
+        .checked_add(1)
+}
+
+/// `c ← alpha · a · b + beta · c`; with `beta == 0`, `c` is overwritten
+/// (NaN in it does not propagate).
+///
+/// # Panics
+/// If the shapes do not agree, a view reaches past its slice, or `c`'s
+/// strides map two elements to one place. These are bugs of the caller.
+pub(crate) fn gemm<T: Real>(alpha: T, a: Mat<'_, T>, b: Mat<'_, T>, beta: T, c: MatMut<'_, T>) {
+    assert!(
+        a.cols == b.rows && a.rows == c.rows && b.cols == c.cols,
+        "gemm: shapes {}x{} * {}x{} -> {}x{}",
+        a.rows,
+        a.cols,
+        b.rows,
+        b.cols,
+        c.rows,
+        c.cols
+    );
+    assert!(
+        a.fits() && b.fits() && c.fits(),
+        "gemm: a view is out of bounds"
+    );
+    assert!(c.distinct(), "gemm: the output's strides overlap");
+    assert!(
+        [a.rs, a.cs, b.rs, b.cs, c.rs, c.cs]
+            .iter()
+            .all(|&s| s <= isize::MAX as usize),
+        "gemm: stride too large"
+    );
+    if c.rows == 0 || c.cols == 0 {
+        return;
+    }
+    if a.cols == 0 {
+        // No products: c ← beta · c.
+        for j in 0..c.cols {
+            for i in 0..c.rows {
+                let x = &mut c.data[i * c.rs + j * c.cs];
+                *x = if beta == T::ZERO { T::ZERO } else { beta * *x };
+            }
+        }
+        return;
+    }
+    T::gemm_checked(alpha, a, b, beta, c);
+}
+
+macro_rules! real_impl {
+    ($t:ty, $gemm:path) => {
+        impl Real for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            #[inline(always)]
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn gemm_checked(
+                alpha: Self,
+                a: Mat<'_, Self>,
+                b: Mat<'_, Self>,
+                beta: Self,
+                c: MatMut<'_, Self>,
+            ) {
+                // SAFETY: `gemm` checked that the shapes agree (a: m×k,
+                // b: k×n, c: m×n, all non-empty), that every element
+                // `i·rs + j·cs` of each view lies inside its slice, that the
+                // strides fit in `isize`, and that `c`'s elements are
+                // distinct. `c` is borrowed mutably, so it cannot alias `a`
+                // or `b` (shared borrows). matrixmultiply reads only
+                // `a`/`b` and writes only `c` through these pointers, and it
+                // does not keep them after returning.
+                unsafe {
+                    $gemm(
+                        a.rows,
+                        a.cols,
+                        b.cols,
+                        alpha,
+                        a.data.as_ptr(),
+                        a.rs as isize,
+                        a.cs as isize,
+                        b.data.as_ptr(),
+                        b.rs as isize,
+                        b.cs as isize,
+                        beta,
+                        c.data.as_mut_ptr(),
+                        c.rs as isize,
+                        c.cs as isize,
+                    )
+                }
+            }
+        }
+    };
+}
+
+real_impl!(f32, matrixmultiply::sgemm);
+real_impl!(f64, matrixmultiply::dgemm);
+
+/// `Σ x_i y_i` with eight partial sums (so the compiler vectorizes it).
+#[inline]
+fn dot<T: Real>(x: &[T], y: &[T]) -> T {
+    let n = x.len().min(y.len());
+    let (x, y) = (&x[..n], &y[..n]);
+    let mut acc = [T::ZERO; 8];
+    let mut xs = x.chunks_exact(8);
+    let mut ys = y.chunks_exact(8);
+    for (a, b) in (&mut xs).zip(&mut ys) {
+        for l in 0..8 {
+            acc[l] += a[l] * b[l];
+        }
+    }
+    let mut tail = T::ZERO;
+    for (&a, &b) in xs.remainder().iter().zip(ys.remainder()) {
+        tail += a * b;
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// `y ← y − w · x`.
+#[inline]
+fn axpy_neg<T: Real>(w: T, x: &[T], y: &mut [T]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y -= w * x;
+    }
+}
+
+/// `Σ x_i²` in `f64`.
+#[inline]
+fn sum_sq_f64<T: Real>(x: &[T]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let mut it = x.chunks_exact(4);
+    for c in &mut it {
+        for l in 0..4 {
+            let v = c[l].to_f64();
+            acc[l] += v * v;
+        }
+    }
+    let tail: f64 = it.remainder().iter().map(|v| v.to_f64() * v.to_f64()).sum();
+    (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail
+}
+
+/// `dst[j · rows + i] = f(src[i · cols + j])`: the row-major `rows × cols`
+/// `src` transposed into the row-major `cols × rows` `dst`, in square tiles
+/// so that both sides stay in cache.
+///
+/// # Panics
+/// If either slice is not `rows · cols` long.
+pub(crate) fn transpose<T: Copy, U>(
+    src: &[T],
+    rows: usize,
+    cols: usize,
+    dst: &mut [U],
+    f: impl Fn(T) -> U,
+) {
+    const TILE: usize = 32;
+    assert!(src.len() == rows * cols && dst.len() == rows * cols);
+    for i0 in (0..rows).step_by(TILE) {
+        for j0 in (0..cols).step_by(TILE) {
+            for i in i0..(i0 + TILE).min(rows) {
+                for j in j0..(j0 + TILE).min(cols) {
+                    dst[j * rows + i] = f(src[i * cols + j]);
+                }
+            }
+        }
+    }
+}
+
+/// A Householder QR factorization of an `m × n` matrix, `m >= n`.
+#[derive(Debug)]
+pub(crate) struct Qr<T> {
+    m: usize,
+    n: usize,
+    /// Column-major, `ld = m`: `R` on and above the diagonal, the reflector
+    /// vectors (without their unit first entry) below.
+    a: Vec<T>,
+    /// `τ_j` of each reflector.
+    tau: Vec<T>,
+    /// The `T` factor of each panel: panel `p` (columns `p·BLOCK..`) at
+    /// `p·BLOCK²`, column-major `b × b` with `ld = BLOCK`.
+    t: Vec<T>,
+}
+
+/// Copies the reflectors of the panel at column `k` (`b` columns) of the
+/// factored `a` into `v` as an explicit `(m − k) × b` column-major matrix
+/// (`ld = m − k`): unit diagonal, zeros above it.
+fn explicit_v<T: Real>(a: &[T], m: usize, k: usize, b: usize, v: &mut Vec<T>) {
+    let rows = m - k;
+    v.clear();
+    v.resize(rows * b, T::ZERO);
+    for jj in 0..b {
+        let j = k + jj;
+        let col = &mut v[jj * rows..(jj + 1) * rows];
+        col[jj] = T::ONE;
+        col[jj + 1..].copy_from_slice(&a[j * m + j + 1..(j + 1) * m]);
+    }
+}
+
+/// Factors `a` (`m × n` column-major, `ld = m`, `m >= n`) in place.
+///
+/// # Panics
+/// If `m < n` or `a.len() != m · n` (bugs of the caller).
+pub(crate) fn qr<T: Real>(mut a: Vec<T>, m: usize, n: usize) -> Qr<T> {
+    assert!(
+        m >= n && a.len() == m * n,
+        "qr: {m}x{n} with {} elements",
+        a.len()
+    );
+    let mut tau = vec![T::ZERO; n];
+    let mut t = vec![T::ZERO; n.div_ceil(BLOCK) * BLOCK * BLOCK];
+    let mut v = Vec::new();
+    let mut vtv = vec![T::ZERO; BLOCK * BLOCK];
+    let mut w = Vec::new();
+    let mut w2 = Vec::new();
+    for k in (0..n).step_by(BLOCK) {
+        let b = BLOCK.min(n - k);
+        // 1. The panel, column by column.
+        for j in k..k + b {
+            let (before, rest) = a.split_at_mut((j + 1) * m);
+            let col = &mut before[j * m + j..];
+            tau[j] = reflector(col);
+            if tau[j] == T::ZERO {
+                continue;
+            }
+            // Apply H_j = I − τ v vᵀ (v = [1, col[1..]]) to the panel's
+            // later columns, rows j..m.
+            let later = k + b - j - 1;
+            for c in 0..later {
+                let y = &mut rest[c * m + j..(c + 1) * m];
+                let s = tau[j] * (y[0] + dot(&col[1..], &y[1..]));
+                y[0] -= s;
+                axpy_neg(s, &col[1..], &mut y[1..]);
+            }
+        }
+        // 2. T from VᵀV: T[i,i] = τ_i, T[0..i, i] = −τ_i T[0..i, 0..i] (VᵀV)[0..i, i].
+        explicit_v(&a, m, k, b, &mut v);
+        let rows = m - k;
+        let vm = Mat::col_major(&v, rows, b, rows);
+        gemm(
+            T::ONE,
+            vm.t(),
+            vm,
+            T::ZERO,
+            MatMut::col_major(&mut vtv, b, b, BLOCK),
+        );
+        let tp = &mut t[(k / BLOCK) * BLOCK * BLOCK..][..BLOCK * BLOCK];
+        for i in 0..b {
+            tp[i + i * BLOCK] = tau[k + i];
+            for p in 0..i {
+                let mut s = T::ZERO;
+                for q in p..i {
+                    s += tp[p + q * BLOCK] * vtv[q + i * BLOCK];
+                }
+                tp[p + i * BLOCK] = -tau[k + i] * s;
+            }
+        }
+        // 3. The trailing columns: A2 ← A2 − V (Tᵀ (Vᵀ A2)).
+        let nc = n - k - b;
+        if nc > 0 {
+            let off = k + (k + b) * m;
+            w.clear();
+            w.resize(b * nc, T::ZERO);
+            w2.clear();
+            w2.resize(b * nc, T::ZERO);
+            gemm(
+                T::ONE,
+                vm.t(),
+                Mat::col_major(&a[off..], rows, nc, m),
+                T::ZERO,
+                MatMut::col_major(&mut w, b, nc, b),
+            );
+            let tm = Mat::col_major(&*tp, b, b, BLOCK);
+            gemm(
+                T::ONE,
+                tm.t(),
+                Mat::col_major(&w, b, nc, b),
+                T::ZERO,
+                MatMut::col_major(&mut w2, b, nc, b),
+            );
+            gemm(
+                -T::ONE,
+                vm,
+                Mat::col_major(&w2, b, nc, b),
+                T::ONE,
+                MatMut::col_major(&mut a[off..], rows, nc, m),
+            );
+        }
+    }
+    Qr { m, n, a, tau, t }
+}
+
+/// Makes `x` (a column from the diagonal down) into a reflector: on return
+/// `x[0] = β` and `x[1..] = v[1..]`; returns `τ` (0 when `x[1..]` is already
+/// zero: `H = I`, `β = x[0]`).
+fn reflector<T: Real>(x: &mut [T]) -> T {
+    let alpha = x[0].to_f64();
+    let xnorm2 = sum_sq_f64(&x[1..]);
+    if xnorm2 == 0.0 {
+        return T::ZERO;
+    }
+    let norm = (alpha * alpha + xnorm2).sqrt();
+    let beta = if alpha >= 0.0 { -norm } else { norm };
+    let tau = (beta - alpha) / beta;
+    let scale = T::from_f64(1.0 / (alpha - beta));
+    for v in &mut x[1..] {
+        *v *= scale;
+    }
+    x[0] = T::from_f64(beta);
+    T::from_f64(tau)
+}
+
+impl<T: Real> Qr<T> {
+    /// `R[j, j]`.
+    pub(crate) fn r_diag(&self, j: usize) -> T {
+        self.a[j + j * self.m]
+    }
+
+    /// `R` (`n × n`, column-major), for tests.
+    #[cfg(test)]
+    fn r(&self) -> Vec<T> {
+        let n = self.n;
+        let mut r = vec![T::ZERO; n * n];
+        for j in 0..n {
+            for i in 0..=j {
+                r[i + j * n] = self.a[i + j * self.m];
+            }
+        }
+        r
+    }
+
+    /// The thin `Q`: the first `n` columns of `H_1⋯H_n`, `m × n` column-major.
+    pub(crate) fn form_q(&self) -> Vec<T> {
+        let (m, n) = (self.m, self.n);
+        let mut q = vec![T::ZERO; m * n];
+        for j in 0..n {
+            q[j + j * m] = T::ONE;
+        }
+        let mut v = Vec::new();
+        let mut w = Vec::new();
+        let mut w2 = Vec::new();
+        let blocks: Vec<usize> = (0..n).step_by(BLOCK).collect();
+        for &k in blocks.iter().rev() {
+            let b = BLOCK.min(n - k);
+            if self.tau[k..k + b].iter().all(|&t| t == T::ZERO) {
+                continue;
+            }
+            let rows = m - k;
+            let nc = n - k;
+            explicit_v(&self.a, m, k, b, &mut v);
+            let vm = Mat::col_major(&v, rows, b, rows);
+            let tm = Mat::col_major(&self.t[(k / BLOCK) * BLOCK * BLOCK..], b, b, BLOCK);
+            let off = k + k * m;
+            w.clear();
+            w.resize(b * nc, T::ZERO);
+            w2.clear();
+            w2.resize(b * nc, T::ZERO);
+            // Q2 ← (I − V T Vᵀ) Q2 = Q2 − V (T (Vᵀ Q2)).
+            gemm(
+                T::ONE,
+                vm.t(),
+                Mat::col_major(&q[off..], rows, nc, m),
+                T::ZERO,
+                MatMut::col_major(&mut w, b, nc, b),
+            );
+            gemm(
+                T::ONE,
+                tm,
+                Mat::col_major(&w, b, nc, b),
+                T::ZERO,
+                MatMut::col_major(&mut w2, b, nc, b),
+            );
+            gemm(
+                -T::ONE,
+                vm,
+                Mat::col_major(&w2, b, nc, b),
+                T::ONE,
+                MatMut::col_major(&mut q[off..], rows, nc, m),
+            );
+        }
+        q
+    }
+}
+
+/// The `Q` of the QR factorization of `a` (`m × n` column-major, `m >= n`)
+/// whose `R` has a non-negative diagonal: the thin `Q` with column `j`
+/// multiplied by `sign(R[j, j])`, taking `sign(0) = +1`. For a matrix of full
+/// column rank this `Q` is unique (it does not depend on the reflector sign
+/// convention), and it is what `torch.linalg.qr` followed by PyTorch's sign
+/// correction computes. `m × n` column-major.
+pub(crate) fn orthonormal_columns<T: Real>(a: Vec<T>, m: usize, n: usize) -> Vec<T> {
+    let f = qr(a, m, n);
+    let mut q = f.form_q();
+    for j in 0..n {
+        if f.r_diag(j) < T::ZERO {
+            for x in &mut q[j * m..(j + 1) * m] {
+                *x = -*x;
+            }
+        }
+    }
+    q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reproducible matrix with entries in [-1, 1).
+    fn matrix(m: usize, n: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..m * n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+            })
+            .collect()
+    }
+
+    /// `aᵀ b` of column-major matrices (a: m×p, b: m×q) in f64, naive.
+    fn at_b(a: &[f64], b: &[f64], m: usize, p: usize, q: usize) -> Vec<f64> {
+        let mut c = vec![0.0; p * q];
+        for i in 0..p {
+            for j in 0..q {
+                c[i + j * p] = (0..m).map(|r| a[r + i * m] * b[r + j * m]).sum();
+            }
+        }
+        c
+    }
+
+    /// Unblocked Householder QR, reflectors applied one at a time to the
+    /// whole matrix and to the identity: the textbook algorithm.
+    fn reference_qr(a: &[f64], m: usize, n: usize) -> (Vec<f64>, Vec<f64>) {
+        let mut r = a.to_vec();
+        let mut q = vec![0.0; m * m];
+        for i in 0..m {
+            q[i + i * m] = 1.0;
+        }
+        for j in 0..n {
+            let x: Vec<f64> = (j..m).map(|i| r[i + j * m]).collect();
+            // As LAPACK: no reflection when the part below the diagonal is
+            // already zero.
+            if x[1..].iter().all(|&v| v == 0.0) {
+                continue;
+            }
+            let norm = x.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let mut v = x.clone();
+            v[0] += if x[0] >= 0.0 { norm } else { -norm };
+            let vv: f64 = v.iter().map(|a| a * a).sum();
+            // r ← (I − 2 v vᵀ / vᵀv) r on rows j..m.
+            for c in 0..n {
+                let s: f64 = (0..v.len()).map(|i| v[i] * r[j + i + c * m]).sum::<f64>() * 2.0 / vv;
+                for i in 0..v.len() {
+                    r[j + i + c * m] -= s * v[i];
+                }
+            }
+            // q ← q (I − 2 v vᵀ / vᵀv) on columns j..m.
+            for row in 0..m {
+                let s: f64 = (0..v.len())
+                    .map(|i| q[row + (j + i) * m] * v[i])
+                    .sum::<f64>()
+                    * 2.0
+                    / vv;
+                for i in 0..v.len() {
+                    q[row + (j + i) * m] -= s * v[i];
+                }
+            }
+        }
+        let thin_q = q[..m * n].to_vec();
+        let mut thin_r = vec![0.0; n * n];
+        for j in 0..n {
+            for i in 0..=j {
+                thin_r[i + j * n] = r[i + j * m];
+            }
+        }
+        (thin_q, thin_r)
+    }
+
+    fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max)
+    }
+
+    fn check(m: usize, n: usize, seed: u64) {
+        let a = matrix(m, n, seed);
+        let f = qr(a.clone(), m, n);
+        let q = f.form_q();
+        let r = f.r();
+        // R upper triangular (by construction of `r()`, check the storage
+        // really holds β on the diagonal), A = QR, QᵀQ = I.
+        let mut qr_prod = vec![0.0; m * n];
+        for j in 0..n {
+            for i in 0..m {
+                qr_prod[i + j * m] = (0..=j).map(|p| q[i + p * m] * r[p + j * n]).sum();
+            }
+        }
+        let scale = a.iter().fold(1.0f64, |s, x| s.max(x.abs()));
+        assert!(
+            max_abs_diff(&qr_prod, &a) <= 1e-12 * scale * m as f64,
+            "{m}x{n}: A != QR"
+        );
+        let mut qtq = at_b(&q, &q, m, n, n);
+        for i in 0..n {
+            qtq[i + i * n] -= 1.0;
+        }
+        assert!(qtq.iter().all(|x| x.abs() < 1e-13), "{m}x{n}: QᵀQ != I");
+        // Against the unblocked textbook algorithm (same sign convention).
+        let (q_ref, r_ref) = reference_qr(&a, m, n);
+        assert!(max_abs_diff(&q, &q_ref) < 1e-11, "{m}x{n}: Q differs");
+        assert!(
+            max_abs_diff(&r, &r_ref) <= 1e-11 * m as f64,
+            "{m}x{n}: R differs"
+        );
+        // Sign-corrected Q has R with a non-negative diagonal.
+        let qs = orthonormal_columns(a.clone(), m, n);
+        let rs = at_b(&qs, &a, m, n, n);
+        for j in 0..n {
+            assert!(rs[j + j * n] >= -1e-12, "{m}x{n}: diag {j} negative");
+            for i in j + 1..n {
+                assert!(
+                    rs[i + j * n].abs() < 1e-11,
+                    "{m}x{n}: QᵀA not upper triangular"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn qr_matches_the_unblocked_reference() {
+        for (m, n) in [
+            (1, 1),
+            (5, 1),
+            (1, 0),
+            (0, 0),
+            (7, 0),
+            (3, 3),
+            (17, 5),
+            (31, 31),
+            (32, 32),
+            (33, 33),
+            (65, 40),
+            (100, 67),
+            (130, 129),
+            (97, 97),
+        ] {
+            check(m, n, (m * 131 + n) as u64);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Random sizes around the panel width, random seeds: the blocked
+        /// factorization against the unblocked one.
+        #[test]
+        fn qr_of_random_sizes(n in 0usize..75, extra in 0usize..40, seed in 0u64..1000) {
+            check(n + extra, n, seed);
+        }
+    }
+
+    #[test]
+    fn zero_and_rank_deficient_columns() {
+        // A zero column and a repeated column: H = I for the zero one,
+        // QᵀQ = I still.
+        let (m, n) = (40, 36);
+        let mut a = matrix(m, n, 9);
+        for i in 0..m {
+            a[i + 3 * m] = 0.0;
+            a[i + 34 * m] = a[i + 33 * m];
+        }
+        let q = orthonormal_columns(a, m, n);
+        let mut qtq = at_b(&q, &q, m, n, n);
+        for i in 0..n {
+            qtq[i + i * n] -= 1.0;
+        }
+        assert!(qtq.iter().all(|x| x.abs() < 1e-12));
+    }
+
+    #[test]
+    fn f32_is_orthogonal_to_1e_5() {
+        for (m, n) in [(300, 300), (513, 200)] {
+            let a: Vec<f32> = matrix(m, n, 3).iter().map(|&x| x as f32).collect();
+            let q = orthonormal_columns(a, m, n);
+            let q64: Vec<f64> = q.iter().map(|&x| x as f64).collect();
+            let mut qtq = at_b(&q64, &q64, m, n, n);
+            for i in 0..n {
+                qtq[i + i * n] -= 1.0;
+            }
+            let worst = qtq.iter().fold(0.0f64, |s, x| s.max(x.abs()));
+            assert!(worst < 1e-5, "{m}x{n}: |QᵀQ − I| = {worst:e}");
+        }
+    }
+
+    #[test]
+    fn transpose_tiles_cover_everything() {
+        for (rows, cols) in [(0, 3), (1, 1), (3, 70), (33, 65), (64, 32)] {
+            let src: Vec<u32> = (0..(rows * cols) as u32).collect();
+            let mut dst = vec![0u64; rows * cols];
+            transpose(&src, rows, cols, &mut dst, |x| x as u64 + 1);
+            for i in 0..rows {
+                for j in 0..cols {
+                    assert_eq!(dst[j * rows + i], src[i * cols + j] as u64 + 1);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gemm_checks_and_handles_edges() {
+        // k = 0: c ← beta c; beta = 0 overwrites NaN.
+        let mut c = vec![f64::NAN; 4];
+        gemm(
+            1.0,
+            Mat::col_major(&[], 2, 0, 2),
+            Mat::col_major(&[], 0, 2, 1),
+            0.0,
+            MatMut::col_major(&mut c, 2, 2, 2),
+        );
+        assert_eq!(c, [0.0; 4]);
+        // A transposed view: [[1, 2], [3, 4]]ᵀ · I.
+        let a = [1.0f32, 3.0, 2.0, 4.0];
+        let i = [1.0f32, 0.0, 0.0, 1.0];
+        let mut c = [0.0f32; 4];
+        gemm(
+            1.0,
+            Mat::col_major(&a, 2, 2, 2).t(),
+            Mat::col_major(&i, 2, 2, 2),
+            0.0,
+            MatMut::col_major(&mut c, 2, 2, 2),
+        );
+        assert_eq!(c, [1.0, 2.0, 3.0, 4.0]);
+        let r = std::panic::catch_unwind(|| {
+            let mut c = [0.0f32; 3];
+            gemm(
+                1.0,
+                Mat::col_major(&a, 2, 2, 2),
+                Mat::col_major(&i, 2, 2, 2),
+                0.0,
+                MatMut::col_major(&mut c, 2, 2, 2),
+            );
+        });
+        assert!(r.is_err(), "an output view past its slice must panic");
+    }
+}
