@@ -34,84 +34,159 @@ use crate::tensor::Tensor;
 /// inline on the calling thread.
 pub const INLINE_FLOPS: usize = 1 << 21;
 
-/// Rows or columns of `C` per part are rounded to a multiple of this, the
-/// register-tile size of matrixmultiply's AVX2 kernel, so no part ends in a
-/// partial tile that the whole product would not have had.
+/// Rows or columns of `C` per part are rounded to a multiple of this, so
+/// parts start on register-tile boundaries of matrixmultiply's kernels.
 const TILE: usize = 16;
 
-/// A read-only strided view of an `f32` matrix: element `(i, j)` is
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// The element types [`gemm`] multiplies: `f32` (the layers) and `f64`
+/// (sealed).
+pub trait Element:
+    Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static + sealed::Sealed
+{
+    /// Zero.
+    const ZERO: Self;
+    /// `β · x` (used when `k = 0`).
+    fn scale(self, beta: Self) -> Self;
+    /// matrixmultiply's GEMM for this type.
+    ///
+    /// # Safety
+    /// As `matrixmultiply::sgemm`: every element of the three strided views
+    /// is valid, `c`'s elements are distinct and not aliased by `a` or `b`.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn raw_gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
+}
+
+macro_rules! element_impl {
+    ($t:ty, $gemm:path) => {
+        impl Element for $t {
+            const ZERO: Self = 0.0;
+            fn scale(self, beta: Self) -> Self {
+                if beta == 0.0 { 0.0 } else { beta * self }
+            }
+            unsafe fn raw_gemm(
+                m: usize,
+                k: usize,
+                n: usize,
+                alpha: Self,
+                a: *const Self,
+                rsa: isize,
+                csa: isize,
+                b: *const Self,
+                rsb: isize,
+                csb: isize,
+                beta: Self,
+                c: *mut Self,
+                rsc: isize,
+                csc: isize,
+            ) {
+                // SAFETY: forwarded to the caller (same contract).
+                unsafe { $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+            }
+        }
+    };
+}
+
+element_impl!(f32, matrixmultiply::sgemm);
+element_impl!(f64, matrixmultiply::dgemm);
+
+/// One past the last element of a strided `rows × cols` view (0 when
+/// empty), or `None` on overflow or a stride beyond `isize`.
+fn span(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
+    if isize::try_from(rs).is_err() || isize::try_from(cs).is_err() {
+        return None;
+    }
+    if rows == 0 || cols == 0 {
+        return Some(0);
+    }
+    (rows - 1)
+        .checked_mul(rs)?
+        .checked_add((cols - 1).checked_mul(cs)?)?
+        .checked_add(1)
+}
+
+/// A read-only strided view of a matrix: element `(i, j)` is
 /// `data[i·row_stride + j·col_stride]`.
 #[derive(Debug, Clone, Copy)]
-pub struct MatRef<'a> {
-    data: &'a [f32],
+pub struct MatRef<'a, T: Element = f32> {
+    data: &'a [T],
     rows: usize,
     cols: usize,
     row_stride: usize,
     col_stride: usize,
 }
 
-impl<'a> MatRef<'a> {
+impl<'a, T: Element> MatRef<'a, T> {
     /// A general strided view.
     ///
     /// # Errors
-    /// [`Error::MatrixView`] if some element of the view lies outside `data`.
+    /// [`Error::MatrixView`] if some element of the view lies outside `data`
+    /// or a stride exceeds `isize::MAX`.
     pub fn new(
-        data: &'a [f32],
+        data: &'a [T],
         rows: usize,
         cols: usize,
         row_stride: usize,
         col_stride: usize,
-    ) -> Result<MatRef<'a>> {
-        let fits = rows == 0
-            || cols == 0
-            || (rows - 1)
-                .checked_mul(row_stride)
-                .zip((cols - 1).checked_mul(col_stride))
-                .and_then(|(r, c)| r.checked_add(c))
-                .is_some_and(|last| last < data.len());
-        // Strides must also fit matrixmultiply's `isize` arithmetic.
-        let strides_ok = isize::try_from(row_stride).is_ok() && isize::try_from(col_stride).is_ok();
-        if !fits || !strides_ok {
-            return Err(Error::MatrixView {
+    ) -> Result<MatRef<'a, T>> {
+        match span(rows, cols, row_stride, col_stride) {
+            Some(end) if end <= data.len() => Ok(MatRef {
+                data,
+                rows,
+                cols,
+                row_stride,
+                col_stride,
+            }),
+            _ => Err(Error::MatrixView {
                 rows,
                 cols,
                 row_stride,
                 col_stride,
                 len: data.len(),
-            });
-        }
-        Ok(MatRef {
-            data,
-            rows,
-            cols,
-            row_stride,
-            col_stride,
-        })
-    }
-
-    /// A contiguous row-major `rows × cols` matrix.
-    ///
-    /// # Errors
-    /// [`Error::MatrixView`] if `data` holds fewer than `rows·cols` elements.
-    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Result<MatRef<'a>> {
-        MatRef::new(data, rows, cols, cols, 1)
-    }
-
-    /// A 2-D tensor as a row-major matrix.
-    ///
-    /// # Errors
-    /// [`Error::MatrixDims`] if the tensor is not 2-D.
-    pub fn from_tensor(t: &'a Tensor) -> Result<MatRef<'a>> {
-        match *t.shape() {
-            [rows, cols] => MatRef::row_major(t.as_slice(), rows, cols),
-            _ => Err(Error::MatrixDims {
-                shape: t.shape().to_vec(),
             }),
         }
     }
 
+    /// A row-major `rows × cols` matrix at the start of `data`.
+    ///
+    /// # Errors
+    /// [`Error::MatrixView`] if `data` holds fewer than `rows·cols` elements.
+    pub fn row_major(data: &'a [T], rows: usize, cols: usize) -> Result<MatRef<'a, T>> {
+        MatRef::new(data, rows, cols, cols, 1)
+    }
+
+    /// A column-major `rows × cols` matrix with leading dimension `ld`
+    /// (element `(i, j)` at `i + j·ld`).
+    ///
+    /// # Errors
+    /// [`Error::MatrixView`] if it does not fit in `data`.
+    pub fn col_major(data: &'a [T], rows: usize, cols: usize, ld: usize) -> Result<MatRef<'a, T>> {
+        MatRef::new(data, rows, cols, 1, ld)
+    }
+
     /// The transpose: the same data with rows and columns swapped.
-    pub fn t(self) -> MatRef<'a> {
+    pub fn t(self) -> MatRef<'a, T> {
         MatRef {
             data: self.data,
             rows: self.cols,
@@ -135,13 +210,13 @@ impl<'a> MatRef<'a> {
     ///
     /// # Panics
     /// If `i` or `j` is out of range.
-    pub fn at(&self, i: usize, j: usize) -> f32 {
+    pub fn at(&self, i: usize, j: usize) -> T {
         assert!(i < self.rows && j < self.cols, "({i}, {j}) out of range");
         self.data[i * self.row_stride + j * self.col_stride]
     }
 
-    /// The rows `start..start + len` (no check: callers stay in range).
-    fn rows_from(self, start: usize, len: usize) -> MatRef<'a> {
+    /// The rows `start..start + len` (callers stay in range).
+    fn rows_from(self, start: usize, len: usize) -> MatRef<'a, T> {
         debug_assert!(start + len <= self.rows);
         let offset = if len == 0 { 0 } else { start * self.row_stride };
         MatRef {
@@ -151,8 +226,8 @@ impl<'a> MatRef<'a> {
         }
     }
 
-    /// The columns `start..start + len` (no check: callers stay in range).
-    fn cols_from(self, start: usize, len: usize) -> MatRef<'a> {
+    /// The columns `start..start + len` (callers stay in range).
+    fn cols_from(self, start: usize, len: usize) -> MatRef<'a, T> {
         debug_assert!(start + len <= self.cols);
         let offset = if len == 0 { 0 } else { start * self.col_stride };
         MatRef {
@@ -163,42 +238,101 @@ impl<'a> MatRef<'a> {
     }
 }
 
-/// A mutable contiguous row-major `f32` matrix (the output of [`gemm`]).
-#[derive(Debug)]
-pub struct MatMut<'a> {
-    data: &'a mut [f32],
-    rows: usize,
-    cols: usize,
-}
-
-impl<'a> MatMut<'a> {
-    /// A contiguous row-major `rows × cols` matrix over the first
-    /// `rows·cols` elements of `data`.
+impl<'a> MatRef<'a, f32> {
+    /// A 2-D tensor as a row-major matrix.
     ///
     /// # Errors
-    /// [`Error::MatrixView`] if `data` is too short.
-    pub fn row_major(data: &'a mut [f32], rows: usize, cols: usize) -> Result<MatMut<'a>> {
-        match rows.checked_mul(cols) {
-            Some(n) if n <= data.len() && isize::try_from(cols).is_ok() => Ok(MatMut {
-                data: &mut data[..n],
+    /// [`Error::MatrixDims`] if the tensor is not 2-D.
+    pub fn from_tensor(t: &'a Tensor) -> Result<MatRef<'a, f32>> {
+        match *t.shape() {
+            [rows, cols] => MatRef::row_major(t.as_slice(), rows, cols),
+            _ => Err(Error::MatrixDims {
+                shape: t.shape().to_vec(),
+            }),
+        }
+    }
+}
+
+/// A mutable strided matrix (the output of [`gemm`]) whose elements are
+/// distinct places of its buffer.
+#[derive(Debug)]
+pub struct MatMut<'a, T: Element = f32> {
+    data: &'a mut [T],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a, T: Element> MatMut<'a, T> {
+    /// A general strided view.
+    ///
+    /// # Errors
+    /// [`Error::MatrixView`] if some element lies outside `data`, or the
+    /// strides would map two elements to one place (one stride must span the
+    /// other dimension: `col_stride ≥ rows·row_stride` or
+    /// `row_stride ≥ cols·col_stride`).
+    pub fn new(
+        data: &'a mut [T],
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+        col_stride: usize,
+    ) -> Result<MatMut<'a, T>> {
+        let distinct = rows == 0
+            || cols == 0
+            || ((rows == 1 || row_stride >= 1)
+                && (cols == 1 || col_stride >= 1)
+                && (rows == 1
+                    || cols == 1
+                    || col_stride >= rows.saturating_mul(row_stride)
+                    || row_stride >= cols.saturating_mul(col_stride)));
+        match span(rows, cols, row_stride, col_stride) {
+            Some(end) if end <= data.len() && distinct => Ok(MatMut {
+                data,
                 rows,
                 cols,
+                row_stride,
+                col_stride,
             }),
             _ => Err(Error::MatrixView {
                 rows,
                 cols,
-                row_stride: cols,
-                col_stride: 1,
+                row_stride,
+                col_stride,
                 len: data.len(),
             }),
         }
     }
 
+    /// A row-major `rows × cols` matrix at the start of `data`.
+    ///
+    /// # Errors
+    /// [`Error::MatrixView`] if `data` is too short.
+    pub fn row_major(data: &'a mut [T], rows: usize, cols: usize) -> Result<MatMut<'a, T>> {
+        MatMut::new(data, rows, cols, cols, 1)
+    }
+
+    /// A column-major `rows × cols` matrix with leading dimension `ld`.
+    ///
+    /// # Errors
+    /// [`Error::MatrixView`] if it does not fit or `ld < rows`.
+    pub fn col_major(
+        data: &'a mut [T],
+        rows: usize,
+        cols: usize,
+        ld: usize,
+    ) -> Result<MatMut<'a, T>> {
+        MatMut::new(data, rows, cols, 1, ld)
+    }
+}
+
+impl<'a> MatMut<'a, f32> {
     /// A 2-D tensor as a mutable row-major matrix.
     ///
     /// # Errors
     /// [`Error::MatrixDims`] if the tensor is not 2-D.
-    pub fn from_tensor(t: &'a mut Tensor) -> Result<MatMut<'a>> {
+    pub fn from_tensor(t: &'a mut Tensor) -> Result<MatMut<'a, f32>> {
         match *t.shape() {
             [rows, cols] => MatMut::row_major(t.as_mut_slice(), rows, cols),
             _ => Err(Error::MatrixDims {
@@ -233,7 +367,13 @@ impl<'a> MatMut<'a> {
 /// .unwrap();
 /// assert_eq!(c, [4.0, 5.0, 10.0, 11.0]);
 /// ```
-pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) -> Result<()> {
+pub fn gemm<T: Element>(
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    c: MatMut<'_, T>,
+) -> Result<()> {
     if a.cols != b.rows {
         return Err(Error::MatmulShape {
             left: [a.rows, a.cols],
@@ -249,83 +389,80 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) 
     let (m, k, n) = (a.rows, a.cols, b.cols);
     let flops = 2usize.saturating_mul(m).saturating_mul(k).saturating_mul(n);
     let threads = rayon::current_num_threads();
+    let (rs, cs) = (c.row_stride, c.col_stride);
+    let len = c.data.len();
+    let out = OutPtr(c.data.as_mut_ptr());
     if flops < INLINE_FLOPS || threads == 1 {
-        sgemm_checked(alpha, a, b, beta, c.data, n);
-    } else if m >= n {
-        let rows = m.div_ceil(threads).next_multiple_of(TILE);
-        c.data
-            .par_chunks_mut(rows * n)
-            .enumerate()
-            .for_each(|(i, chunk)| {
-                let r0 = i * rows;
-                let len = chunk.len() / n;
-                sgemm_checked(alpha, a.rows_from(r0, len), b, beta, chunk, n);
-            });
+        // SAFETY: `c` is a checked view (its elements are inside its `len`
+        // elements and distinct), exclusively borrowed for this call.
+        unsafe { gemm_raw(alpha, a, b, beta, out, rs, cs, len) };
     } else {
-        // Split the columns of C: part `p` writes columns [c0, c0 + w) of
-        // every row, in place (row stride n).
-        let cols = n.div_ceil(threads).next_multiple_of(TILE);
-        let parts = n.div_ceil(cols);
-        let out = OutPtr(c.data.as_mut_ptr());
-        let len = c.data.len();
-        (0..parts).into_par_iter().for_each(|p| {
-            let c0 = p * cols;
-            let w = cols.min(n - c0);
-            // SAFETY: `out` points at the m×n row-major buffer `c.data` of
-            // `len` elements, mutably borrowed for the whole parallel loop.
-            // Part `p` passes a view starting at column c0 whose elements
-            // (i, j), i < m, j < w, are at offsets c0 + i·n + j < len; the
-            // parts' column ranges are disjoint, so no element is written by
-            // two parts or read by another part.
-            unsafe { sgemm_raw(alpha, a, b.cols_from(c0, w), beta, out.at(c0), n, len - c0) };
+        // Split C along its larger dimension (see the module docs): part `p`
+        // writes rows (or columns) [start, start + len) only.
+        let by_rows = m >= n;
+        let (extent, stride) = if by_rows { (m, rs) } else { (n, cs) };
+        let size = extent.div_ceil(threads).next_multiple_of(TILE);
+        (0..extent.div_ceil(size)).into_par_iter().for_each(|p| {
+            let start = p * size;
+            let part = size.min(extent - start);
+            let (a, b) = if by_rows {
+                (a.rows_from(start, part), b)
+            } else {
+                (a, b.cols_from(start, part))
+            };
+            // SAFETY: `c`'s view is checked (inside `len`, distinct
+            // elements) and exclusively borrowed for the whole loop. Part
+            // `p`'s view starts at offset start·stride < len (start < extent)
+            // and covers rows (columns) start..start+part of the checked
+            // view; the parts' ranges are disjoint, so (elements being
+            // distinct) no element is touched by two parts.
+            unsafe {
+                let at = OutPtr(out.at(start * stride));
+                gemm_raw(alpha, a, b, beta, at, rs, cs, len - start * stride)
+            };
         });
     }
     Ok(())
 }
 
-/// A raw output pointer shared by the parts of a column split.
+/// The output pointer shared by the parts of a parallel product.
 #[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
+struct OutPtr<T>(*mut T);
 
-impl OutPtr {
+impl<T> OutPtr<T> {
     /// The pointer `offset` elements on (a method, so closures capture the
     /// whole `Send + Sync` wrapper rather than its raw field).
     ///
     /// # Safety
     /// As `pointer::add`: the result must stay inside the buffer.
-    unsafe fn at(self, offset: usize) -> *mut f32 {
+    unsafe fn at(self, offset: usize) -> *mut T {
         // SAFETY: forwarded to the caller.
         unsafe { self.0.add(offset) }
     }
 }
 
-// SAFETY: the pointer is only dereferenced by `sgemm_raw` calls whose
-// written regions are disjoint (see the call site); the buffer outlives them.
-unsafe impl Send for OutPtr {}
-// SAFETY: as for `Send`: shared use writes disjoint regions only.
-unsafe impl Sync for OutPtr {}
+// SAFETY: the pointer is only dereferenced by `gemm_raw` calls whose written
+// elements are disjoint (see the call sites); the buffer outlives them.
+unsafe impl<T: Send> Send for OutPtr<T> {}
+// SAFETY: as for `Send`: shared use writes disjoint elements only.
+unsafe impl<T: Send> Sync for OutPtr<T> {}
 
-/// One call of `matrixmultiply::sgemm` on views already checked to fit:
-/// `c` is `a.rows × b.cols` row-major with row stride `ldc`.
-fn sgemm_checked(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32], ldc: usize) {
-    // SAFETY: `c` is a valid, exclusively borrowed buffer of `c.len()`
-    // elements.
-    unsafe { sgemm_raw(alpha, a, b, beta, c.as_mut_ptr(), ldc, c.len()) }
-}
-
-/// `C ← α·A·B + β·C` for `C` at `c` with row stride `ldc`.
+/// `C ← α·A·B + β·C` for `C` (`a.rows × b.cols`) at `c` with strides
+/// `(rs, cs)`, on the calling thread.
 ///
 /// # Safety
-/// `c` must be valid for reads and writes of `c_len` elements, and no other
-/// thread may access elements `(i, j)` (offset `i·ldc + j`, `i < a.rows`,
-/// `j < b.cols`) during the call.
-unsafe fn sgemm_raw(
-    alpha: f32,
-    a: MatRef<'_>,
-    b: MatRef<'_>,
-    beta: f32,
-    c: *mut f32,
-    ldc: usize,
+/// `c` must be valid for reads and writes of `c_len` elements; the elements
+/// `(i, j)` at `i·rs + j·cs` must lie inside them, be distinct, and not be
+/// accessed by anything else during the call.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_raw<T: Element>(
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    c: OutPtr<T>,
+    rs: usize,
+    cs: usize,
     c_len: usize,
 ) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
@@ -333,15 +470,20 @@ unsafe fn sgemm_raw(
     if m == 0 || n == 0 {
         return;
     }
-    assert!(c_len >= (m - 1) * ldc + n, "output too short");
+    assert!(
+        span(m, n, rs, cs).is_some_and(|e| e <= c_len),
+        "output too short"
+    );
     if k == 0 {
         // A·B is the zero matrix (the views of A and B may be empty slices).
         for i in 0..m {
-            // SAFETY: row i, columns 0..n, is inside the `c_len` elements
-            // (asserted above) and reserved to this call by the contract.
-            let row = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), n) };
-            for x in row {
-                *x = if beta == 0.0 { 0.0 } else { beta * *x };
+            for j in 0..n {
+                // SAFETY: (i, j) is an element of C, inside `c_len` (asserted
+                // above) and ours alone by the contract.
+                unsafe {
+                    let x = c.at(i * rs + j * cs);
+                    *x = (*x).scale(beta);
+                }
             }
         }
         return;
@@ -350,11 +492,12 @@ unsafe fn sgemm_raw(
     // (offset i·rs + j·cs) lies inside their slices and that the strides fit
     // in `isize`; `rows_from`/`cols_from` only shrink a view within its
     // checked range. The elements of C lie inside the `c_len` valid elements
-    // (asserted above) and are ours alone by the caller's contract.
+    // (asserted above), are distinct, and are ours alone by the caller's
+    // contract; `a` and `b` are shared borrows, so C cannot alias them.
     // matrixmultiply reads only the elements the views describe and writes
-    // only those of C.
+    // only those of C, and keeps no pointer after returning.
     unsafe {
-        matrixmultiply::sgemm(
+        T::raw_gemm(
             m,
             k,
             n,
@@ -366,9 +509,9 @@ unsafe fn sgemm_raw(
             b.row_stride as isize,
             b.col_stride as isize,
             beta,
-            c,
-            ldc as isize,
-            1,
+            c.0,
+            rs as isize,
+            cs as isize,
         );
     }
 }
@@ -492,6 +635,18 @@ mod tests {
             }
         }
         c
+    }
+
+    #[test]
+    fn outputs_must_not_overlap() {
+        let mut d = [0.0f32; 16];
+        assert!(MatMut::new(&mut d, 4, 4, 4, 1).is_ok());
+        assert!(MatMut::new(&mut d, 4, 4, 1, 4).is_ok());
+        assert!(MatMut::new(&mut d, 4, 0, 0, 1).is_ok());
+        assert!(MatMut::new(&mut d, 1, 4, 0, 1).is_ok());
+        assert!(MatMut::new(&mut d, 4, 4, 1, 1).is_err()); // (0,1) and (1,0) collide
+        assert!(MatMut::new(&mut d, 2, 2, 0, 1).is_err());
+        assert!(MatMut::new(&mut d, 3, 3, 2, 3).is_err()); // strides interleave
     }
 
     #[test]

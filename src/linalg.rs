@@ -32,15 +32,16 @@
 
 use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 
+use crate::gemm::{Element, MatMut, MatRef, gemm};
+
 /// Columns per panel of the blocked factorization.
 pub(crate) const BLOCK: usize = 32;
 
 /// The floating-point types the QR works in (`f32`, `f64`).
 pub(crate) trait Real:
-    Copy
+    Element
     + Default
     + PartialOrd
-    + std::fmt::Debug
     + Add<Output = Self>
     + Sub<Output = Self>
     + Mul<Output = Self>
@@ -49,172 +50,18 @@ pub(crate) trait Real:
     + AddAssign
     + SubAssign
     + MulAssign
-    + Send
-    + Sync
-    + 'static
 {
-    /// Zero.
-    const ZERO: Self;
     /// One.
     const ONE: Self;
     /// Rounds an `f64` to this type.
     fn from_f64(x: f64) -> Self;
     /// Widens to `f64` (exact).
     fn to_f64(self) -> f64;
-    /// `c = alpha · a · b + beta · c` through `matrixmultiply`. The caller has
-    /// checked shapes and bounds (see [`gemm`]).
-    fn gemm_checked(
-        alpha: Self,
-        a: Mat<'_, Self>,
-        b: Mat<'_, Self>,
-        beta: Self,
-        c: MatMut<'_, Self>,
-    );
-}
-
-/// A read-only strided matrix view: element `(i, j)` is
-/// `data[i · rs + j · cs]`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Mat<'a, T> {
-    pub(crate) data: &'a [T],
-    pub(crate) rows: usize,
-    pub(crate) cols: usize,
-    pub(crate) rs: usize,
-    pub(crate) cs: usize,
-}
-
-/// A mutable strided matrix view whose elements are distinct (see [`gemm`]).
-#[derive(Debug)]
-pub(crate) struct MatMut<'a, T> {
-    pub(crate) data: &'a mut [T],
-    pub(crate) rows: usize,
-    pub(crate) cols: usize,
-    pub(crate) rs: usize,
-    pub(crate) cs: usize,
-}
-
-impl<'a, T> Mat<'a, T> {
-    /// Column-major `rows × cols` with leading dimension `ld`, starting at
-    /// `data[0]`.
-    pub(crate) fn col_major(data: &'a [T], rows: usize, cols: usize, ld: usize) -> Self {
-        Mat {
-            data,
-            rows,
-            cols,
-            rs: 1,
-            cs: ld,
-        }
-    }
-
-    /// The transpose (no copy: the strides swap).
-    pub(crate) fn t(self) -> Self {
-        Mat {
-            data: self.data,
-            rows: self.cols,
-            cols: self.rows,
-            rs: self.cs,
-            cs: self.rs,
-        }
-    }
-
-    fn fits(&self) -> bool {
-        span(self.rows, self.cols, self.rs, self.cs).is_some_and(|s| s <= self.data.len())
-    }
-}
-
-impl<'a, T> MatMut<'a, T> {
-    /// Column-major `rows × cols` with leading dimension `ld`, starting at
-    /// `data[0]`.
-    pub(crate) fn col_major(data: &'a mut [T], rows: usize, cols: usize, ld: usize) -> Self {
-        MatMut {
-            data,
-            rows,
-            cols,
-            rs: 1,
-            cs: ld,
-        }
-    }
-
-    fn fits(&self) -> bool {
-        span(self.rows, self.cols, self.rs, self.cs).is_some_and(|s| s <= self.data.len())
-    }
-
-    /// Whether `(i, j) ↦ i·rs + j·cs` is one-to-one (a sufficient test: one
-    /// stride is at least the extent of the other dimension).
-    fn distinct(&self) -> bool {
-        let (r, c) = (self.rows, self.cols);
-        if r <= 1 {
-            return c <= 1 || self.cs >= 1;
-        }
-        if c <= 1 {
-            return self.rs >= 1;
-        }
-        self.rs >= 1
-            && self.cs >= 1
-            && (self.cs >= r.saturating_mul(self.rs) || self.rs >= c.saturating_mul(self.cs))
-    }
-}
-
-/// Elements spanned by a strided `rows × cols` view: one past its last
-/// element, or `None` on overflow. Zero for an empty view.
-fn span(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
-    if rows == 0 || cols == 0 {
-        return Some(0);
-    }
-    (rows - 1)
-        .checked_mul(rs)?
-        .checked_add((cols - 1).checked_mul(cs)?)?
-        .checked_add(1)
-}
-
-/// `c ← alpha · a · b + beta · c`; with `beta == 0`, `c` is overwritten
-/// (NaN in it does not propagate).
-///
-/// # Panics
-/// If the shapes do not agree, a view reaches past its slice, or `c`'s
-/// strides map two elements to one place. These are bugs of the caller.
-pub(crate) fn gemm<T: Real>(alpha: T, a: Mat<'_, T>, b: Mat<'_, T>, beta: T, c: MatMut<'_, T>) {
-    assert!(
-        a.cols == b.rows && a.rows == c.rows && b.cols == c.cols,
-        "gemm: shapes {}x{} * {}x{} -> {}x{}",
-        a.rows,
-        a.cols,
-        b.rows,
-        b.cols,
-        c.rows,
-        c.cols
-    );
-    assert!(
-        a.fits() && b.fits() && c.fits(),
-        "gemm: a view is out of bounds"
-    );
-    assert!(c.distinct(), "gemm: the output's strides overlap");
-    assert!(
-        [a.rs, a.cs, b.rs, b.cs, c.rs, c.cs]
-            .iter()
-            .all(|&s| s <= isize::MAX as usize),
-        "gemm: stride too large"
-    );
-    if c.rows == 0 || c.cols == 0 {
-        return;
-    }
-    if a.cols == 0 {
-        // No products: c ← beta · c.
-        for j in 0..c.cols {
-            for i in 0..c.rows {
-                let x = &mut c.data[i * c.rs + j * c.cs];
-                *x = if beta == T::ZERO { T::ZERO } else { beta * *x };
-            }
-        }
-        return;
-    }
-    T::gemm_checked(alpha, a, b, beta, c);
 }
 
 macro_rules! real_impl {
-    ($t:ty, $gemm:path) => {
+    ($t:ty) => {
         impl Real for $t {
-            const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             #[inline(always)]
             fn from_f64(x: f64) -> Self {
@@ -224,46 +71,28 @@ macro_rules! real_impl {
             fn to_f64(self) -> f64 {
                 self as f64
             }
-            fn gemm_checked(
-                alpha: Self,
-                a: Mat<'_, Self>,
-                b: Mat<'_, Self>,
-                beta: Self,
-                c: MatMut<'_, Self>,
-            ) {
-                // SAFETY: `gemm` checked that the shapes agree (a: m×k,
-                // b: k×n, c: m×n, all non-empty), that every element
-                // `i·rs + j·cs` of each view lies inside its slice, that the
-                // strides fit in `isize`, and that `c`'s elements are
-                // distinct. `c` is borrowed mutably, so it cannot alias `a`
-                // or `b` (shared borrows). matrixmultiply reads only
-                // `a`/`b` and writes only `c` through these pointers, and it
-                // does not keep them after returning.
-                unsafe {
-                    $gemm(
-                        a.rows,
-                        a.cols,
-                        b.cols,
-                        alpha,
-                        a.data.as_ptr(),
-                        a.rs as isize,
-                        a.cs as isize,
-                        b.data.as_ptr(),
-                        b.rs as isize,
-                        b.cs as isize,
-                        beta,
-                        c.data.as_mut_ptr(),
-                        c.rs as isize,
-                        c.cs as isize,
-                    )
-                }
-            }
         }
     };
 }
 
-real_impl!(f32, matrixmultiply::sgemm);
-real_impl!(f64, matrixmultiply::dgemm);
+real_impl!(f32);
+real_impl!(f64);
+
+/// A column-major view (`ld` the distance between columns).
+fn cm<T: Real>(data: &[T], rows: usize, cols: usize, ld: usize) -> MatRef<'_, T> {
+    MatRef::col_major(data, rows, cols, ld).expect("the QR's views fit their buffers")
+}
+
+/// A mutable column-major view.
+fn cm_mut<T: Real>(data: &mut [T], rows: usize, cols: usize, ld: usize) -> MatMut<'_, T> {
+    MatMut::col_major(data, rows, cols, ld).expect("the QR's views fit their buffers")
+}
+
+/// `c ← alpha · a · b + beta · c` through [`crate::gemm`] (the shapes are
+/// the QR's own, so a mismatch is a bug).
+fn mm<T: Real>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: MatMut<'_, T>) {
+    gemm(alpha, a, b, beta, c).expect("the QR's products have matching shapes");
+}
 
 /// `Σ x_i y_i` with eight partial sums (so the compiler vectorizes it).
 #[inline]
@@ -403,14 +232,8 @@ pub(crate) fn qr<T: Real>(mut a: Vec<T>, m: usize, n: usize) -> Qr<T> {
         // 2. T from VᵀV: T[i,i] = τ_i, T[0..i, i] = −τ_i T[0..i, 0..i] (VᵀV)[0..i, i].
         explicit_v(&a, m, k, b, &mut v);
         let rows = m - k;
-        let vm = Mat::col_major(&v, rows, b, rows);
-        gemm(
-            T::ONE,
-            vm.t(),
-            vm,
-            T::ZERO,
-            MatMut::col_major(&mut vtv, b, b, BLOCK),
-        );
+        let vm = cm(&v, rows, b, rows);
+        mm(T::ONE, vm.t(), vm, T::ZERO, cm_mut(&mut vtv, b, b, BLOCK));
         let tp = &mut t[(k / BLOCK) * BLOCK * BLOCK..][..BLOCK * BLOCK];
         for i in 0..b {
             tp[i + i * BLOCK] = tau[k + i];
@@ -430,27 +253,27 @@ pub(crate) fn qr<T: Real>(mut a: Vec<T>, m: usize, n: usize) -> Qr<T> {
             w.resize(b * nc, T::ZERO);
             w2.clear();
             w2.resize(b * nc, T::ZERO);
-            gemm(
+            mm(
                 T::ONE,
                 vm.t(),
-                Mat::col_major(&a[off..], rows, nc, m),
+                cm(&a[off..], rows, nc, m),
                 T::ZERO,
-                MatMut::col_major(&mut w, b, nc, b),
+                cm_mut(&mut w, b, nc, b),
             );
-            let tm = Mat::col_major(&*tp, b, b, BLOCK);
-            gemm(
+            let tm = cm(&*tp, b, b, BLOCK);
+            mm(
                 T::ONE,
                 tm.t(),
-                Mat::col_major(&w, b, nc, b),
+                cm(&w, b, nc, b),
                 T::ZERO,
-                MatMut::col_major(&mut w2, b, nc, b),
+                cm_mut(&mut w2, b, nc, b),
             );
-            gemm(
+            mm(
                 -T::ONE,
                 vm,
-                Mat::col_major(&w2, b, nc, b),
+                cm(&w2, b, nc, b),
                 T::ONE,
-                MatMut::col_major(&mut a[off..], rows, nc, m),
+                cm_mut(&mut a[off..], rows, nc, m),
             );
         }
     }
@@ -515,34 +338,34 @@ impl<T: Real> Qr<T> {
             let rows = m - k;
             let nc = n - k;
             explicit_v(&self.a, m, k, b, &mut v);
-            let vm = Mat::col_major(&v, rows, b, rows);
-            let tm = Mat::col_major(&self.t[(k / BLOCK) * BLOCK * BLOCK..], b, b, BLOCK);
+            let vm = cm(&v, rows, b, rows);
+            let tm = cm(&self.t[(k / BLOCK) * BLOCK * BLOCK..], b, b, BLOCK);
             let off = k + k * m;
             w.clear();
             w.resize(b * nc, T::ZERO);
             w2.clear();
             w2.resize(b * nc, T::ZERO);
             // Q2 ← (I − V T Vᵀ) Q2 = Q2 − V (T (Vᵀ Q2)).
-            gemm(
+            mm(
                 T::ONE,
                 vm.t(),
-                Mat::col_major(&q[off..], rows, nc, m),
+                cm(&q[off..], rows, nc, m),
                 T::ZERO,
-                MatMut::col_major(&mut w, b, nc, b),
+                cm_mut(&mut w, b, nc, b),
             );
-            gemm(
+            mm(
                 T::ONE,
                 tm,
-                Mat::col_major(&w, b, nc, b),
+                cm(&w, b, nc, b),
                 T::ZERO,
-                MatMut::col_major(&mut w2, b, nc, b),
+                cm_mut(&mut w2, b, nc, b),
             );
-            gemm(
+            mm(
                 -T::ONE,
                 vm,
-                Mat::col_major(&w2, b, nc, b),
+                cm(&w2, b, nc, b),
                 T::ONE,
-                MatMut::col_major(&mut q[off..], rows, nc, m),
+                cm_mut(&mut q[off..], rows, nc, m),
             );
         }
         q
@@ -779,34 +602,34 @@ mod tests {
     fn gemm_checks_and_handles_edges() {
         // k = 0: c ← beta c; beta = 0 overwrites NaN.
         let mut c = vec![f64::NAN; 4];
-        gemm(
+        mm(
             1.0,
-            Mat::col_major(&[], 2, 0, 2),
-            Mat::col_major(&[], 0, 2, 1),
+            cm(&[], 2, 0, 2),
+            cm(&[], 0, 2, 1),
             0.0,
-            MatMut::col_major(&mut c, 2, 2, 2),
+            cm_mut(&mut c, 2, 2, 2),
         );
         assert_eq!(c, [0.0; 4]);
         // A transposed view: [[1, 2], [3, 4]]ᵀ · I.
         let a = [1.0f32, 3.0, 2.0, 4.0];
         let i = [1.0f32, 0.0, 0.0, 1.0];
         let mut c = [0.0f32; 4];
-        gemm(
+        mm(
             1.0,
-            Mat::col_major(&a, 2, 2, 2).t(),
-            Mat::col_major(&i, 2, 2, 2),
+            cm(&a, 2, 2, 2).t(),
+            cm(&i, 2, 2, 2),
             0.0,
-            MatMut::col_major(&mut c, 2, 2, 2),
+            cm_mut(&mut c, 2, 2, 2),
         );
         assert_eq!(c, [1.0, 2.0, 3.0, 4.0]);
         let r = std::panic::catch_unwind(|| {
             let mut c = [0.0f32; 3];
-            gemm(
+            mm(
                 1.0,
-                Mat::col_major(&a, 2, 2, 2),
-                Mat::col_major(&i, 2, 2, 2),
+                cm(&a, 2, 2, 2),
+                cm(&i, 2, 2, 2),
                 0.0,
-                MatMut::col_major(&mut c, 2, 2, 2),
+                cm_mut(&mut c, 2, 2, 2),
             );
         });
         assert!(r.is_err(), "an output view past its slice must panic");

@@ -21,6 +21,23 @@ fn s(v: &[(&str, &[usize])]) -> Vec<(String, Vec<usize>)> {
         .collect()
 }
 
+/// A copy of the weight of the `Linear` at position `i`.
+fn weight_of(net: &Sequential, i: usize) -> Tensor {
+    net.child::<Linear>(i)
+        .unwrap()
+        .weight
+        .data()
+        .unwrap()
+        .clone()
+}
+
+/// The chapter's lazy network after a forward on a `[2, 4]` input.
+fn materialized_lazy_net() -> Sequential {
+    let mut net = chapter::lazy_net();
+    net.forward(&Tensor::rand(&[2, 4], None).unwrap()).unwrap();
+    net
+}
+
 #[test]
 fn item1_lazy_shapes_inferred_at_first_forward() {
     let mut net = chapter::lazy_net();
@@ -52,13 +69,7 @@ fn item1_lazy_shapes_inferred_at_first_forward() {
          (2): Linear(in_features=8, out_features=1, bias=True)\n)"
     );
     // Default init bound 1/sqrt(in).
-    let w = net
-        .child::<Linear>(0)
-        .unwrap()
-        .weight
-        .data()
-        .unwrap()
-        .clone();
+    let w = weight_of(&net, 0);
     assert!(w.as_slice().iter().all(|v| v.abs() <= 0.5));
     // Another width later is an error value with PyTorch's text.
     let wide = Tensor::rand(&[2, 5], None).unwrap();
@@ -70,8 +81,7 @@ fn item1_lazy_shapes_inferred_at_first_forward() {
 
 #[test]
 fn item2_parameter_access() {
-    let mut net = chapter::lazy_net();
-    net.forward(&Tensor::rand(&[2, 4], None).unwrap()).unwrap();
+    let net = materialized_lazy_net();
     let sd = net[2].state_dict();
     assert_eq!(sd.keys().collect::<Vec<_>>(), ["weight", "bias"]);
     assert_eq!(sd["weight"].shape(), &[1, 8]);
@@ -154,8 +164,7 @@ fn item3_nested_blocks() {
 
 #[test]
 fn item4_builtin_init_through_apply() {
-    let mut net = chapter::lazy_net();
-    net.forward(&Tensor::rand(&[2, 4], None).unwrap()).unwrap();
+    let mut net = materialized_lazy_net();
     net.apply(&mut chapter::init_normal).unwrap();
     for (name, p) in net.named_parameters() {
         let d = p.data().unwrap();
@@ -167,13 +176,7 @@ fn item4_builtin_init_through_apply() {
         }
     }
     net.apply(&mut chapter::init_constant).unwrap();
-    let w = net
-        .child::<Linear>(0)
-        .unwrap()
-        .weight
-        .data()
-        .unwrap()
-        .clone();
+    let w = weight_of(&net, 0);
     assert!(w.as_slice().iter().all(|&v| v == 1.0));
 
     net[2]
@@ -184,26 +187,14 @@ fn item4_builtin_init_through_apply() {
             Ok(())
         })
         .unwrap();
-    let w2 = net
-        .child::<Linear>(2)
-        .unwrap()
-        .weight
-        .data()
-        .unwrap()
-        .clone();
+    let w2 = weight_of(&net, 2);
     assert_eq!(w2, Tensor::full(&[1, 8], 42.0).unwrap());
     assert_eq!(
         w2.to_string(),
         "tensor([[42., 42., 42., 42., 42., 42., 42., 42.]])"
     );
     // net[0] untouched by net[2].apply.
-    let w0 = net
-        .child::<Linear>(0)
-        .unwrap()
-        .weight
-        .data()
-        .unwrap()
-        .clone();
+    let w0 = weight_of(&net, 0);
     assert!(w0.as_slice().iter().all(|&v| v == 1.0));
 
     // Order: children first, then the module itself, recursively.
@@ -241,8 +232,7 @@ fn item4_builtin_init_through_apply() {
 
 #[test]
 fn item5_custom_init_with_threshold_mask() {
-    let mut net = chapter::lazy_net();
-    net.forward(&Tensor::rand(&[2, 4], None).unwrap()).unwrap();
+    let mut net = materialized_lazy_net();
     let mut printed = String::new();
     net.apply(&mut |m| chapter::my_init(m, &mut printed))
         .unwrap();

@@ -221,16 +221,7 @@ pub trait Module: AsModule + Send + Sync + 'static {
     /// order; a parameter reachable under several names (a tie) is listed
     /// once, under the first (PyTorch's `remove_duplicate=True`).
     fn named_parameters(&self) -> Vec<(String, Parameter)> {
-        let mut seen = HashSet::new();
-        let mut out = Vec::new();
-        walk(self.as_module(), "", &mut |prefix, m| {
-            for (name, p) in m.own_parameters() {
-                if seen.insert(p.id()) {
-                    out.push((format!("{prefix}{name}"), p.clone()));
-                }
-            }
-        });
-        out
+        named_unique(self.as_module(), |m| m.own_parameters(), Parameter::id)
     }
 
     /// The parameters of [`named_parameters`](Module::named_parameters),
@@ -244,16 +235,7 @@ pub trait Module: AsModule + Send + Sync + 'static {
 
     /// Every buffer with its dotted name, each once.
     fn named_buffers(&self) -> Vec<(String, Buffer)> {
-        let mut seen = HashSet::new();
-        let mut out = Vec::new();
-        walk(self.as_module(), "", &mut |prefix, m| {
-            for (name, b) in m.own_buffers() {
-                if seen.insert(b.id()) {
-                    out.push((format!("{prefix}{name}"), b.clone()));
-                }
-            }
-        });
-        out
+        named_unique(self.as_module(), |m| m.own_buffers(), Buffer::id)
     }
 
     /// This module (name `""`) and every descendant, pre-order, with dotted
@@ -383,6 +365,25 @@ pub trait Module: AsModule + Send + Sync + 'static {
             let _ = p.set_grad(None);
         }
     }
+}
+
+/// Every handle `own` lists in the tree, with its dotted name, each
+/// identity once (first name wins).
+fn named_unique<H: Clone>(
+    root: &dyn Module,
+    own: impl Fn(&dyn Module) -> Vec<(&str, &H)>,
+    id: impl Fn(&H) -> usize,
+) -> Vec<(String, H)> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    walk(root, "", &mut |prefix, m| {
+        for (name, h) in own(m) {
+            if seen.insert(id(h)) {
+                out.push((format!("{prefix}{name}"), h.clone()));
+            }
+        }
+    });
+    out
 }
 
 /// Calls `f(prefix, module)` for `m` and every descendant, pre-order; the
