@@ -111,6 +111,16 @@ impl Simd for Avx2 {
         unsafe { _mm256_min_ps(a, b) }
     }
     #[inline(always)]
+    fn max(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: `self: Avx2` proves AVX2 and FMA are available.
+        unsafe { _mm256_max_ps(a, b) }
+    }
+    #[inline(always)]
+    fn div(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: `self: Avx2` proves AVX2 and FMA are available.
+        unsafe { _mm256_div_ps(a, b) }
+    }
+    #[inline(always)]
     fn sqrt(self, a: __m256) -> __m256 {
         // SAFETY: `self: Avx2` proves AVX2 and FMA are available.
         unsafe { _mm256_sqrt_ps(a) }

@@ -73,6 +73,15 @@ impl Simd for Scalar {
         zip(a, b, |x, y| if x < y { x } else { y })
     }
     #[inline(always)]
+    fn max(self, a: F, b: F) -> F {
+        // `maxps` semantics: the second operand unless `a > b`.
+        zip(a, b, |x, y| if x > y { x } else { y })
+    }
+    #[inline(always)]
+    fn div(self, a: F, b: F) -> F {
+        zip(a, b, |x, y| x / y)
+    }
+    #[inline(always)]
     fn sqrt(self, a: F) -> F {
         map(a, f32::sqrt)
     }

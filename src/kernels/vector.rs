@@ -40,6 +40,10 @@ pub(crate) trait Simd: Copy {
     fn fma(self, a: Self::F, b: Self::F, c: Self::F) -> Self::F;
     /// `min(a, b)`; `b` when either is NaN (as `minps`).
     fn min(self, a: Self::F, b: Self::F) -> Self::F;
+    /// `max(a, b)`; `b` when either is NaN (as `maxps`).
+    fn max(self, a: Self::F, b: Self::F) -> Self::F;
+    /// `a / b`, correctly rounded.
+    fn div(self, a: Self::F, b: Self::F) -> Self::F;
     /// Correctly rounded square root.
     fn sqrt(self, a: Self::F) -> Self::F;
     /// Converts signed 32-bit integers to `f32`, rounding to nearest even.
@@ -162,6 +166,8 @@ impl<S: Simd> Simd for X2<S> {
         sub(a: F, b: F) -> F;
         mul(a: F, b: F) -> F;
         min(a: F, b: F) -> F;
+        max(a: F, b: F) -> F;
+        div(a: F, b: F) -> F;
         and(a: I, b: I) -> I;
         or(a: I, b: I) -> I;
         xor(a: I, b: I) -> I;
