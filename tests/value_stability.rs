@@ -2,7 +2,7 @@
 //! far-away elements. A change here is a change of every model built with
 //! nninit; it must be deliberate and noted in the changelog.
 
-use nninit::distributions::{Distribution, Normal, Uniform};
+use nninit::distributions::{Distribution, Normal, TruncatedNormal, Uniform};
 use nninit::kernels::{Isa, Kernels};
 use nninit::{Generator, Stream};
 
@@ -133,6 +133,51 @@ fn normal_scaled() {
         &[
             0x3fbfdb72, 0x3fbed5bf, 0x3fbba8de, 0x3fc01dcd, 0x3fbe57a1, 0x3fbee0d4, 0x3fbf1d4e,
             0x3fbee44c,
+        ],
+    );
+}
+
+#[test]
+fn trunc_normal_default() {
+    let d = TruncatedNormal::new(0.0, 1.0, -2.0, 2.0).unwrap();
+    // 0.37928993, 0.44438416, 1.0089201, -0.8272014, -1.3205208, ...
+    check(
+        &d,
+        42,
+        0,
+        &[
+            0x3ec2324a, 0x3ee38652, 0x3f81244b, 0xbf53c379, 0xbfa906d3, 0x3ed40157, 0xbf7290bf,
+            0x3f1cc859,
+        ],
+    );
+    check(
+        &d,
+        42,
+        16384 + 3,
+        &[0xbf83666a, 0x3f9bde08, 0x3f6c6a07, 0x3e707a16],
+    );
+}
+
+#[test]
+fn trunc_normal_tail_windows() {
+    // Far in the upper tail (scaled probabilities): 5.065785, 5.211285, ...
+    check(
+        &TruncatedNormal::new(0.0, 1.0, 5.0, 6.0).unwrap(),
+        7,
+        0,
+        &[
+            0x40a21ae9, 0x40a6c2d9, 0x40a00280, 0x40a2d5a1, 0x40a14a16, 0x40a262d0, 0x40a01dfb,
+            0x40a7e971,
+        ],
+    );
+    // Mirrored below the mean, [−30σ, −5σ]: 0.4933946, 0.4787393, ...
+    check(
+        &TruncatedNormal::new(1.0, 0.1, -2.0, 0.5).unwrap(),
+        7,
+        0,
+        &[
+            0x3efc9e38, 0x3ef51d51, 0x3efffc00, 0x3efb71ee, 0x3efdedd9, 0x3efc2a99, 0x3effcfe0,
+            0x3ef3408d,
         ],
     );
 }

@@ -38,6 +38,14 @@
 //! transform is within 1e-6 (absolute; 9.7e-7 measured) of the same formula
 //! evaluated in `f64` on the same inputs (test `box_muller_accuracy`).
 //!
+//! # Truncated normal, inverse CDF
+//! Slot `j` uses word `j` (as uniform). Bit 0 picks one half of the
+//! window's probability mass, bits 1..32 give `v = float((w >> 1) | 1) · 2⁻³¹`;
+//! the tail probability `min(p, 1 − p)` is computed from that half's own end
+//! and mapped by [`lower_quantile`] (central rational / Acklam tail with
+//! [`neg2_ln`]); then `mean ± std · z`, clamped to `[a, b]`. See
+//! [`TruncNormalSampler`] and [`crate::distributions::TruncatedNormal`].
+//!
 //! # Speed
 //! The transform is one long dependency chain (about 50 cycles), so the fill
 //! loop draws the words of [`BATCH`] steps first (the generator states leave
@@ -197,12 +205,6 @@ impl Sampler for TruncNormalSampler {
     }
 }
 
-/// Lanes of `x` where `mask` is all ones, of `y` elsewhere.
-#[inline(always)]
-fn select<S: Simd>(s: S, mask: S::I, x: S::F, y: S::F) -> S::F {
-    s.bitcast_f(s.or(s.and(mask, s.bitcast_i(x)), s.and_not(s.bitcast_i(y), mask)))
-}
-
 /// Eight truncated normals from eight words (one word per output).
 ///
 /// Bit 0 of the word picks the half, bits 1..32 give
@@ -210,17 +212,18 @@ fn select<S: Simd>(s: S, mask: S::I, x: S::F, y: S::F) -> S::F {
 #[inline(always)]
 pub(crate) fn trunc_normal<S: Simd>(s: S, w: S::I, t: &TruncNormalSampler) -> S::F {
     let sign = s.splat_i(i32::MIN);
-    let upper_half = s.sra::<31>(s.shl::<31>(w));
-    let v = s.mul(
-        s.i_to_f(s.or(s.shr::<1>(w), s.splat_i(1))),
-        s.splat(1.0 / 2_147_483_648.0),
-    );
-    // ±v: p grows away from a in the first half, shrinks away from b in the second.
-    let v = s.bitcast_f(s.xor(s.bitcast_i(v), s.and(upper_half, sign)));
-    let p0 = select(s, upper_half, s.splat(t.p0[1]), s.splat(t.p0[0]));
-    let q0 = select(s, upper_half, s.splat(t.q0[1]), s.splat(t.q0[0]));
-    let p = s.fma(v, s.splat(t.half_width), p0);
-    let q = s.fma(v, s.splat(-t.half_width), q0);
+    // Bit 0 moved to the sign bit: set in the half that holds b.
+    let upper_half = s.shl::<31>(w);
+    // v · 2³¹ (the power of two is in `half_width_2m31`), negated in the
+    // second half: p grows away from a in the first half and shrinks away
+    // from b in the second.
+    let v = s.i_to_f(s.or(s.shr::<1>(w), s.splat_i(1)));
+    let v = s.bitcast_f(s.xor(s.bitcast_i(v), upper_half));
+    let p0 = s.blend(upper_half, s.splat(t.p0[1]), s.splat(t.p0[0]));
+    let q0 = s.blend(upper_half, s.splat(t.q0[1]), s.splat(t.q0[0]));
+    let width = t.half_width * (1.0 / 2_147_483_648.0);
+    let p = s.fma(v, s.splat(width), p0);
+    let q = s.fma(v, s.splat(-width), q0);
     // The smaller tail probability, and which tail it is.
     let tail = s.min(p, q);
     let upper = s.lt(q, p);
@@ -230,23 +233,34 @@ pub(crate) fn trunc_normal<S: Simd>(s: S, w: S::I, t: &TruncNormalSampler) -> S:
     s.min(s.max(x, s.splat(t.lo)), s.splat(t.hi))
 }
 
-/// Where the quantile switches from the central to the tail approximation
-/// (`|p − ½| ≤ 0.425`, as in Wichura's AS 241).
-const QUANTILE_P_LOW: f32 = 0.075;
+/// Where the quantile switches from the central to the tail approximation:
+/// `Φ(−2.01)`, so that PyTorch's default window `[−2, 2]` never needs the
+/// tail (and the kernel skips it).
+const QUANTILE_P_LOW: f32 = 0.0222;
 
-/// `0.425²`, the centre variable's offset.
-const QUANTILE_R0: f32 = 0.180625;
+/// The centre variable is `r = R0 − q²`, non-negative for `p ≥ 0.0222`.
+const QUANTILE_R0: f32 = 0.2283;
 
-/// Wichura's (AS 241, PPND7) central numerator in `r = 0.425² − q²`,
-/// constant term first.
-const QUANTILE_A: [f32; 4] = to_f32([
-    3.3871327179e+00,
-    5.0434271938e+01,
-    1.5929113202e+02,
-    5.9109374720e+01,
+/// Central numerator `A(r)` of `Φ⁻¹(½ + q) = q A(r)/B(r)`, constant term
+/// first: a (4, 4) rational fitted for `|q| ≤ 0.4778` by
+/// `scripts/fit_quantile.py` (relative error 7.4e-8 in exact arithmetic).
+/// Positive coefficients of a non-negative variable: no cancellation in
+/// `f32` (the form of Wichura's AS 241).
+const QUANTILE_A: [f32; 5] = to_f32([
+    4.207628262305358,
+    228.47644162199694,
+    3132.5145860351304,
+    10145.768387186808,
+    3634.3689758176656,
 ]);
-/// Wichura's central denominator, constant term first.
-const QUANTILE_B: [f32; 4] = to_f32([1.0, 1.7895169469e+01, 7.8757757664e+01, 6.7187563600e+01]);
+/// Central denominator `B(r)`, constant term first.
+const QUANTILE_B: [f32; 5] = to_f32([
+    1.0,
+    61.95473788852258,
+    1048.08522709345,
+    4914.969152866718,
+    4221.869562850221,
+]);
 
 /// Rounds published `f64` coefficients to `f32`.
 const fn to_f32<const N: usize>(c: [f64; N]) -> [f32; N] {
@@ -281,32 +295,52 @@ const QUANTILE_D: [f32; 5] = to_f32([
 /// `ln_offset = −2 ln unscale`: the scaled `ps` keeps far-tail
 /// probabilities (down to `Φ(−37.7)`) normal `f32` numbers.
 ///
-/// Two rational approximations, both evaluated and one selected per lane:
-/// for `p ≥ 0.075`, Wichura's central one (AS 241, PPND7)
-/// `q A(r)/B(r)` with `q = p − ½`, `r = 0.425² − q²` (positive coefficients
-/// in a positive variable: no cancellation in `f32`); below, P. J. Acklam's
-/// tail `C(s)/D(s)` with `s = √(−2 ln p)`, the logarithm being [`neg2_ln`].
+/// Two rational approximations, one selected per lane: for `p ≥ 0.0222`,
+/// `q A(r)/B(r)` with `q = p − ½`, `r = 0.2283 − q²` (see [`QUANTILE_A`]);
+/// below, P. J. Acklam's tail `C(s)/D(s)` with `s = √(−2 ln p)`, the
+/// logarithm being [`neg2_ln`]. A branch skips whichever one no lane needs:
+/// the lanes' values do not depend on it.
 ///
 /// Error against `Φ⁻¹` of the same `f32` input, evaluated in `f64`: at most
 /// 5.8e-7 relative over a dense grid down to 1e-300 (test `quantile_accuracy`;
 /// the figures are on [`TruncatedNormal`](crate::distributions::TruncatedNormal)).
 #[inline(always)]
 pub(crate) fn lower_quantile<S: Simd>(s: S, ps: S::F, unscale: f32, ln_offset: f32) -> S::F {
-    // Central region.
     let p = s.mul(ps, s.splat(unscale));
+    let in_tail = s.lt(p, s.splat(QUANTILE_P_LOW));
+    let all_ones = s.splat_i(-1);
+    if !s.any(in_tail) {
+        quantile_central(s, p)
+    } else if !s.any(s.xor(in_tail, all_ones)) {
+        quantile_tail(s, ps, ln_offset)
+    } else {
+        s.blend(
+            in_tail,
+            quantile_tail(s, ps, ln_offset),
+            quantile_central(s, p),
+        )
+    }
+}
+
+/// `q A(r)/B(r)`: the central branch of [`lower_quantile`].
+#[inline(always)]
+fn quantile_central<S: Simd>(s: S, p: S::F) -> S::F {
     let q = s.sub(p, s.splat(0.5));
     let r = s.fma(s.sub(s.splat(0.0), q), q, s.splat(QUANTILE_R0));
     let r2 = s.mul(r, r);
-    let central = s.div(
+    s.div(
         s.mul(q, poly(s, &QUANTILE_A, r, r2)),
         poly(s, &QUANTILE_B, r, r2),
-    );
-    // Tail.
+    )
+}
+
+/// `C(s)/D(s)`, `s = √(−2 ln p)`: the tail branch of [`lower_quantile`].
+#[inline(always)]
+fn quantile_tail<S: Simd>(s: S, ps: S::F, ln_offset: f32) -> S::F {
     let l = s.add(neg2_ln(s, ps, 0), s.splat(ln_offset));
     let r = s.sqrt(l);
     let r2 = s.mul(r, r);
-    let tail = s.div(poly(s, &QUANTILE_C, r, r2), poly(s, &QUANTILE_D, r, r2));
-    select(s, s.lt(p, s.splat(QUANTILE_P_LOW)), tail, central)
+    s.div(poly(s, &QUANTILE_C, r, r2), poly(s, &QUANTILE_D, r, r2))
 }
 
 /// `R(t)` of `ln(1 + t) = t + t² R(t)` on `[−⅓, ⅓)` (f32 bits, `R(0)` first;

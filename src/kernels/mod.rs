@@ -16,7 +16,8 @@
 //! the number of threads (see [`crate::rng`]).
 //!
 //! # What the kernels compute
-//! See [`crate::distributions`] for the samplers (uniform, normal) and
+//! See [`crate::distributions`] for the samplers (uniform, normal, truncated
+//! normal) and
 //! [`Kernels::threshold_mask`] / [`Kernels::fill_constant`] for the rest.
 
 use std::mem::MaybeUninit;

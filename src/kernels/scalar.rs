@@ -137,6 +137,14 @@ impl Simd for Scalar {
     fn sra<const N: i32>(self, a: I) -> I {
         a.map(|x| ((x as i32) >> N) as u32)
     }
+    #[inline(always)]
+    fn any(self, mask: I) -> bool {
+        mask.iter().any(|&x| x >> 31 != 0)
+    }
+    #[inline(always)]
+    fn blend(self, mask: I, a: F, b: F) -> F {
+        std::array::from_fn(|i| if mask[i] >> 31 != 0 { a[i] } else { b[i] })
+    }
 }
 
 impl Backend for Scalar {
