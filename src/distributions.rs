@@ -26,7 +26,9 @@ use std::mem::MaybeUninit;
 use crate::Generator;
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
-use crate::kernels::math::{NormalSampler, TruncNormalSampler, UniformSampler, as_uninit};
+use crate::kernels::math::{
+    NarrowTruncNormalSampler, NormalSampler, TruncNormalSampler, UniformSampler, as_uninit,
+};
 use crate::rng::{Stream, stream_from};
 
 pub(crate) mod sealed {
@@ -253,6 +255,14 @@ pub const TRUNC_NORMAL_MAX_Z: f64 = 37.0;
 /// * **The quantile** is a pair of rational approximations evaluated in
 ///   `f32`: Wichura's (AS 241) for `0.075 ≤ p ≤ ½`, P. J. Acklam's tail in
 ///   `√(−2 ln p)` below (with this crate's vectorized logarithm).
+/// * **Narrow windows** (`(β − α) · max(|α|, |β|, 1) ≤ 0.15`, e.g. `[1σ, 1.001σ]`),
+///   where the quantile's rounding noise (a few ulps of `z`) would be many
+///   ulps of the window and distort the law at the bounds, use a second kernel:
+///   each half is inverted locally from its own bound, `δ = y H(y)` with `H` the
+///   degree-8 series reversion of `y = ∫₀^δ exp(−c s − s²/2) ds` (computed in
+///   `f64` per distribution; relative error of `δ` at most 1.0e-8, test
+///   `narrow_series_inverts_f`), and the output is `a + std·δ` or `b − std·δ`,
+///   accurate relative to `δ`.
 /// * **Clamping** to `[a, b]` (the smallest `f32` ≥ `a` and the largest
 ///   `f32` ≤ `b`) only undoes rounding: the transform lands within a few
 ///   ulps of the window, never beyond it by more, so there is no pile-up at
@@ -291,7 +301,14 @@ pub struct TruncatedNormal {
     std: f32,
     a: f64,
     b: f64,
-    sampler: TruncNormalSampler,
+    sampler: TruncKind,
+}
+
+/// Which kernel a [`TruncatedNormal`] uses.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TruncKind {
+    Wide(TruncNormalSampler),
+    Narrow(NarrowTruncNormalSampler),
 }
 
 impl TruncatedNormal {
@@ -325,7 +342,14 @@ impl TruncatedNormal {
         if reach(alpha).abs() > f32::MAX as f64 || reach(beta).abs() > f32::MAX as f64 {
             return Err(window);
         }
-        let sampler = trunc_normal_sampler(mean32, std32, alpha, beta, lo, hi);
+        let narrow = (beta - alpha) * alpha.abs().max(beta.abs()).max(1.0) <= NARROW
+            && (a as f32).is_finite()
+            && (b as f32).is_finite();
+        let sampler = if narrow {
+            TruncKind::Narrow(narrow_sampler(std32, alpha, beta, a, b, lo, hi))
+        } else {
+            TruncKind::Wide(trunc_normal_sampler(mean32, std32, alpha, beta, lo, hi))
+        };
         Ok(TruncatedNormal {
             mean: mean32,
             std: std32,
@@ -358,7 +382,10 @@ impl TruncatedNormal {
     /// The smallest and the largest value a sample can take: the smallest
     /// `f32` ≥ `a` and the largest `f32` ≤ `b`.
     pub fn support(&self) -> (f32, f32) {
-        (self.sampler.lo, self.sampler.hi)
+        match self.sampler {
+            TruncKind::Wide(t) => (t.lo, t.hi),
+            TruncKind::Narrow(t) => (t.lo, t.hi),
+        }
     }
 }
 
@@ -370,7 +397,10 @@ impl sealed::FillUninit for TruncatedNormal {
         offset: u64,
         out: &mut [MaybeUninit<f32>],
     ) {
-        kernels.fill_sampler(&self.sampler, stream, offset, out);
+        match &self.sampler {
+            TruncKind::Wide(t) => kernels.fill_sampler(t, stream, offset, out),
+            TruncKind::Narrow(t) => kernels.fill_sampler(t, stream, offset, out),
+        }
     }
 }
 
@@ -445,6 +475,99 @@ fn trunc_normal_sampler(
     }
 }
 
+/// Windows with `(β − α) · max(|α|, |β|, 1)` up to this use the narrow
+/// kernel (local series inversion from each end).
+const NARROW: f64 = 0.15;
+
+/// Degree of the series `δ = y H(y)` of the narrow kernel.
+const NARROW_TERMS: usize = 8;
+
+/// The narrow-window kernel parameters (see [`NarrowTruncNormalSampler`]).
+#[allow(clippy::too_many_arguments)]
+fn narrow_sampler(
+    std: f32,
+    alpha: f64,
+    beta: f64,
+    a: f64,
+    b: f64,
+    lo: f32,
+    hi: f32,
+) -> NarrowTruncNormalSampler {
+    // The window's probability, from the side where it is accurate.
+    let width = if alpha >= 0.0 {
+        normal_q(alpha) - normal_q(beta)
+    } else if beta <= 0.0 {
+        normal_q(-beta) - normal_q(-alpha)
+    } else {
+        1.0 - normal_q(-alpha) - normal_q(beta)
+    };
+    let density = |z: f64| (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    // Half 0 runs from α inwards (c = α), half 1 from β inwards (c = −β).
+    let half = |end: f64, c: f64| {
+        let h = inverse_series(c);
+        (
+            (width / 2.0 / density(end) / 2_147_483_648.0) as f32,
+            h.map(|x| x as f32),
+        )
+    };
+    let (y0, h0) = half(alpha, alpha);
+    let (y1, h1) = half(beta, -beta);
+    NarrowTruncNormalSampler {
+        y_scale: [y0, y1],
+        h: [h0, h1],
+        // A bound beyond the f32 range cannot be in a narrow window with a
+        // float in it: both are within a few ulps of lo and hi.
+        anchor: [a as f32, b as f32],
+        anchor_lo: [
+            (a - (a as f32) as f64) as f32,
+            (b - (b as f32) as f64) as f32,
+        ],
+        scale: [std, -std],
+        lo,
+        hi,
+    }
+}
+
+/// `H` with `δ = y H(y)` the inverse of `y = F(δ) = ∫₀^δ exp(−c s − s²/2) ds`,
+/// to degree [`NARROW_TERMS`] (series reversion in `f64`).
+fn inverse_series(c: f64) -> [f64; NARROW_TERMS] {
+    const M: usize = NARROW_TERMS + 1; // coefficients of y^0..y^NARROW_TERMS
+    // g = exp(−c s − s²/2) = Σ g_n s^n, from g' = −(c + s) g.
+    let mut g = [0.0f64; M];
+    g[0] = 1.0;
+    for n in 0..M - 1 {
+        let prev = if n >= 1 { g[n - 1] } else { 0.0 };
+        g[n + 1] = (-c * g[n] - prev) / (n + 1) as f64;
+    }
+    // F(δ) = Σ f_k δ^k with f_k = g_{k−1}/k; δ = y − Σ_{k≥2} f_k δ^k,
+    // iterated: each pass fixes one more coefficient.
+    let mul = |x: &[f64; M], y: &[f64; M]| {
+        let mut out = [0.0f64; M];
+        for i in 0..M {
+            for j in 0..M - i {
+                out[i + j] += x[i] * y[j];
+            }
+        }
+        out
+    };
+    let mut delta = [0.0f64; M];
+    delta[1] = 1.0;
+    for _ in 0..M {
+        let mut next = [0.0f64; M];
+        next[1] = 1.0;
+        let mut power = delta;
+        for k in 2..M {
+            power = mul(&power, &delta);
+            let f = g[k - 1] / k as f64;
+            for (n, p) in next.iter_mut().zip(power) {
+                *n -= f * p;
+            }
+        }
+        delta = next;
+    }
+    std::array::from_fn(|i| delta[i + 1])
+}
+
 /// `Q(x) = Φ(−x)`, the upper tail of the standard normal, in `f64` with a
 /// relative error of about 1e-15 (and 0 beyond `x = 38.5`, where it
 /// underflows).
@@ -504,6 +627,38 @@ fn erfc(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The narrow kernel's series against `F(δ) = ∫₀^δ exp(−c s − s²/2) ds`
+    /// (Simpson's rule), at the largest `y` a narrow window uses, with the
+    /// coefficients rounded to `f32` as the kernel has them.
+    #[test]
+    fn narrow_series_inverts_f() {
+        let f = |c: f64, d: f64| {
+            let n = 2000;
+            let h = d / n as f64;
+            let g = |s: f64| (-c * s - s * s / 2.0).exp();
+            let mut sum = g(0.0) + g(d);
+            for i in 1..n {
+                sum += g(i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 };
+            }
+            sum * h / 3.0
+        };
+        let mut worst = 0.0f64;
+        for c in [-37.0f64, -5.0, -1.0, -0.3, 0.0, 0.3, 1.0, 5.0, 37.0] {
+            // Widest narrow window with this end: w · max(|c|, 1) = NARROW
+            // (the other end is at most w further out).
+            let w = NARROW / c.abs().max(1.0);
+            let h = inverse_series(c).map(|x| x as f32 as f64);
+            for k in 1..=20 {
+                let delta = w / 2.0 * k as f64 / 20.0 * 1.2;
+                let y = f(c, delta);
+                let got = y * h.iter().rev().fold(0.0, |acc, &x| acc * y + x);
+                worst = worst.max((got - delta).abs() / delta);
+            }
+        }
+        eprintln!("narrow series: worst relative error of δ {worst:e}");
+        assert!(worst < 3e-8, "narrow series: {worst:e}");
+    }
 
     #[test]
     fn uniform_errors_name_values() {

@@ -224,6 +224,7 @@ fn same_bits_on_every_instruction_set() {
         Box::new(TruncatedNormal::new(0.0, 1.0, 2.0, 3.0).unwrap()),
         Box::new(TruncatedNormal::new(0.0, 1.0, -6.0, -5.0).unwrap()),
         Box::new(TruncatedNormal::new(0.5, 1e-3, -2.0, 2.0).unwrap()),
+        Box::new(TruncatedNormal::new(0.0, 1.0, 1.0, 1.001).unwrap()), // narrow kernel
     ];
     for kernels in all_kernels() {
         for (k, dist) in dists.iter().enumerate() {

@@ -180,4 +180,14 @@ fn trunc_normal_tail_windows() {
             0x3ef3408d,
         ],
     );
+    // A narrow window (the local-series kernel): 1.0002915, 1.0006751, ...
+    check(
+        &TruncatedNormal::new(0.0, 1.0, 1.0, 1.001).unwrap(),
+        7,
+        0,
+        &[
+            0x3f80098d, 0x3f80161f, 0x3f80000d, 0x3f800c30, 0x3f800638, 0x3f800a9a, 0x3f80009e,
+            0x3f801806,
+        ],
+    );
 }

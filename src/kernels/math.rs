@@ -233,6 +233,77 @@ pub(crate) fn trunc_normal<S: Simd>(s: S, w: S::I, t: &TruncNormalSampler) -> S:
     s.min(s.max(x, s.splat(t.lo)), s.splat(t.hi))
 }
 
+/// Parameters for a *narrow* truncated-normal window (width `w` in standard
+/// deviations with `w · max(|α|, |β|, 1) ≤ 0.15`), prepared by
+/// [`crate::distributions::TruncatedNormal`].
+///
+/// There the quantile's `f32` rounding noise (a few ulps of `z`) would be
+/// many ulps of the window, so each half is instead inverted locally from
+/// its own end `e` (`α` or `β`): with `y = v · Y` the probability from `e`
+/// divided by `φ(e)`, the distance `δ ≥ 0` from `e` solves
+/// `∫₀^δ exp(−c s − s²/2) ds = y` (`c = ±e`, pointing into the window), and
+/// `δ = y H(y)` by series reversion (degree 8, computed in `f64` at setup).
+/// The output is `a + std · δ` or `b − std · δ` (the bound kept in two
+/// `f32` parts): its error is relative to `δ`, not `z`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct NarrowTruncNormalSampler {
+    /// `Y`: half the window's probability over `φ(e)`, per half, times 2⁻³¹.
+    pub(crate) y_scale: [f32; 2],
+    /// `H` per half, constant term first.
+    pub(crate) h: [[f32; 8]; 2],
+    /// The end of each half (`a`, `b`) as the nearest `f32`.
+    pub(crate) anchor: [f32; 2],
+    /// The rest: `a − anchor[0]`, `b − anchor[1]` (rounded to `f32`).
+    pub(crate) anchor_lo: [f32; 2],
+    /// `+std` for the half at `a`, `−std` for the half at `b`.
+    pub(crate) scale: [f32; 2],
+    /// Smallest `f32` ≥ `a`.
+    pub(crate) lo: f32,
+    /// Largest `f32` ≤ `b`.
+    pub(crate) hi: f32,
+}
+
+impl Sampler for NarrowTruncNormalSampler {
+    #[inline(always)]
+    fn step<B: Backend>(&self, b: B, words: [B::I; 2]) -> [B::F; 2] {
+        [
+            narrow_trunc_normal(b, words[0], self),
+            narrow_trunc_normal(b, words[1], self),
+        ]
+    }
+
+    #[inline(always)]
+    fn step2<B: Backend>(&self, b: B, first: [B::I; 2], second: [B::I; 2]) -> [[B::F; 2]; 2] {
+        let x2 = X2(b);
+        let v0 = narrow_trunc_normal(x2, [first[0], second[0]], self);
+        let v1 = narrow_trunc_normal(x2, [first[1], second[1]], self);
+        [[v0[0], v1[0]], [v0[1], v1[1]]]
+    }
+}
+
+/// Eight narrow-window truncated normals from eight words (same bits as
+/// [`trunc_normal`]: bit 0 the half, bits 1..32 `v`).
+#[inline(always)]
+pub(crate) fn narrow_trunc_normal<S: Simd>(s: S, w: S::I, t: &NarrowTruncNormalSampler) -> S::F {
+    let upper_half = s.shl::<31>(w);
+    let v = s.i_to_f(s.or(s.shr::<1>(w), s.splat_i(1)));
+    let y = s.mul(
+        v,
+        s.blend(upper_half, s.splat(t.y_scale[1]), s.splat(t.y_scale[0])),
+    );
+    let y2 = s.mul(y, y);
+    let delta = s.mul(
+        y,
+        s.blend(upper_half, poly(s, &t.h[1], y, y2), poly(s, &t.h[0], y, y2)),
+    );
+    let anchor = s.blend(upper_half, s.splat(t.anchor[1]), s.splat(t.anchor[0]));
+    let anchor_lo = s.blend(upper_half, s.splat(t.anchor_lo[1]), s.splat(t.anchor_lo[0]));
+    let scale = s.blend(upper_half, s.splat(t.scale[1]), s.splat(t.scale[0]));
+    // (a or b) ± std·δ with the bound in two parts: one final rounding.
+    let x = s.add(s.fma(delta, scale, anchor_lo), anchor);
+    s.min(s.max(x, s.splat(t.lo)), s.splat(t.hi))
+}
+
 /// Where the quantile switches from the central to the tail approximation:
 /// `Φ(−2.01)`, so that PyTorch's default window `[−2, 2]` never needs the
 /// tail (and the kernel skips it).
