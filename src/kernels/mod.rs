@@ -276,7 +276,7 @@ mod tests {
     use rand_xoshiro::rand_core::{Rng, SeedableRng};
 
     use super::*;
-    use crate::distributions::{Distribution, Normal, Uniform};
+    use crate::distributions::{Distribution, Normal, TruncatedNormal, Uniform, normal_q};
     use crate::rng::STEP;
 
     /// The 32-bit word behind slot `slot` of step `step` of `block`, straight
@@ -364,6 +364,43 @@ mod tests {
             assert!(
                 (out[i] as f64 - want).abs() < 1e-6,
                 "element {i}: {} vs {want}",
+                out[i]
+            );
+        }
+    }
+
+    #[test]
+    fn trunc_normal_follows_the_documented_layout() {
+        // Element i: word i of its step (as uniform); bit 0 picks the half,
+        // v = float((w >> 1) | 1) · 2⁻³¹; p = Φ(a) + v·W/2 or Φ(b) − v·W/2.
+        let stream = Stream::from_key(555);
+        let (a, b) = (-1.5f64, 2.5f64);
+        let mut out = vec![0.0; 3 * BLOCK + 100];
+        TruncatedNormal::new(0.0, 1.0, a, b).unwrap().fill_with(
+            Kernels::active(),
+            stream,
+            0,
+            &mut out,
+        );
+        let (pa, pb) = (normal_q(-a), normal_q(-b));
+        for i in PROBES {
+            let (block, within) = ((i / BLOCK) as u64, i % BLOCK);
+            let w = word(stream, block, within / STEP, within % STEP);
+            let v = ((w >> 1) | 1) as f32 as f64 / 2f64.powi(31);
+            let p = if w & 1 == 0 {
+                pa + v * (pb - pa) / 2.0
+            } else {
+                pb - v * (pb - pa) / 2.0
+            };
+            // Φ⁻¹(p) by Newton's method from the kernel's value.
+            let mut z = out[i] as f64;
+            for _ in 0..5 {
+                let density = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
+                z -= (normal_q(-z) - p) / density;
+            }
+            assert!(
+                (out[i] as f64 - z).abs() < 2e-6,
+                "element {i}: {} vs {z}",
                 out[i]
             );
         }
