@@ -27,7 +27,8 @@ use crate::Generator;
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
 use crate::kernels::math::{
-    NarrowTruncNormalSampler, NormalSampler, TruncNormalSampler, UniformSampler, as_uninit,
+    NarrowTruncNormalSampler, NormalSampler, QUANTILE_P_LOW, QUANTILE_P_TAIL_ONLY,
+    TruncNormalSampler, UniformSampler, as_uninit,
 };
 use crate::rng::{Stream, stream_from};
 
@@ -442,6 +443,7 @@ fn trunc_normal_sampler(
         half_width: 0.0,
         unscale: 1.0,
         ln_offset: 0.0,
+        switch: QUANTILE_P_LOW,
         mean,
         scale,
         lo,
@@ -461,6 +463,13 @@ fn trunc_normal_sampler(
     } else {
         // Upper tail only: scale Q by 2^k so that Q(α)·2^k is in (½, 1].
         let (qa, qb) = (normal_q(alpha), normal_q(beta));
+        // Q(α) is the largest tail probability: if it is below the tail-only
+        // switch, no lane needs the central branch.
+        let switch = if qa < QUANTILE_P_TAIL_ONLY as f64 * 0.99 {
+            QUANTILE_P_TAIL_ONLY
+        } else {
+            QUANTILE_P_LOW
+        };
         let k = (-qa.log2()).floor().max(0.0) as i32;
         let scale_up = 2f64.powi(k);
         TruncNormalSampler {
@@ -470,6 +479,7 @@ fn trunc_normal_sampler(
             half_width: ((qa - qb) * scale_up / 2.0) as f32,
             unscale: 2f64.powi(-k) as f32,
             ln_offset: (2.0 * k as f64 * std::f64::consts::LN_2) as f32,
+            switch,
             ..base
         }
     }

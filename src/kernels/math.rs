@@ -177,6 +177,8 @@ pub(crate) struct TruncNormalSampler {
     pub(crate) unscale: f32,
     /// `2k ln 2`, added to `−2 ln` of a scaled probability.
     pub(crate) ln_offset: f32,
+    /// Where [`lower_quantile`] switches to its tail branch.
+    pub(crate) switch: f32,
     /// Mean.
     pub(crate) mean: f32,
     /// `±std`: negative when the window was mirrored onto the upper tail.
@@ -227,7 +229,7 @@ pub(crate) fn trunc_normal<S: Simd>(s: S, w: S::I, t: &TruncNormalSampler) -> S:
     // The smaller tail probability, and which tail it is.
     let tail = s.min(p, q);
     let upper = s.lt(q, p);
-    let z = lower_quantile(s, tail, t.unscale, t.ln_offset);
+    let z = lower_quantile(s, tail, t.unscale, t.ln_offset, t.switch);
     let z = s.bitcast_f(s.xor(s.bitcast_i(z), s.and(upper, sign)));
     let x = s.fma(z, s.splat(t.scale), s.splat(t.mean));
     s.min(s.max(x, s.splat(t.lo)), s.splat(t.hi))
@@ -307,7 +309,12 @@ pub(crate) fn narrow_trunc_normal<S: Simd>(s: S, w: S::I, t: &NarrowTruncNormalS
 /// Where the quantile switches from the central to the tail approximation:
 /// `Φ(−2.01)`, so that PyTorch's default window `[−2, 2]` never needs the
 /// tail (and the kernel skips it).
-const QUANTILE_P_LOW: f32 = 0.0222;
+pub(crate) const QUANTILE_P_LOW: f32 = 0.0222;
+
+/// The alternative switch for windows whose tail probabilities all lie below
+/// it (like `[2σ, 3σ]`): Acklam's tail is still accurate there (7.3e-8 in
+/// exact arithmetic at 0.05), and no lane then needs the central branch.
+pub(crate) const QUANTILE_P_TAIL_ONLY: f32 = 0.05;
 
 /// The centre variable is `r = R0 − q²`, non-negative for `p ≥ 0.0222`.
 const QUANTILE_R0: f32 = 0.2283;
@@ -366,19 +373,27 @@ const QUANTILE_D: [f32; 5] = to_f32([
 /// `ln_offset = −2 ln unscale`: the scaled `ps` keeps far-tail
 /// probabilities (down to `Φ(−37.7)`) normal `f32` numbers.
 ///
-/// Two rational approximations, one selected per lane: for `p ≥ 0.0222`,
-/// `q A(r)/B(r)` with `q = p − ½`, `r = 0.2283 − q²` (see [`QUANTILE_A`]);
-/// below, P. J. Acklam's tail `C(s)/D(s)` with `s = √(−2 ln p)`, the
-/// logarithm being [`neg2_ln`]. A branch skips whichever one no lane needs:
-/// the lanes' values do not depend on it.
+/// Two rational approximations, one selected per lane: for `p ≥ switch`
+/// ([`QUANTILE_P_LOW`] or [`QUANTILE_P_TAIL_ONLY`], a per-distribution
+/// choice), `q A(r)/B(r)` with `q = p − ½`, `r = 0.2283 − q²` (see
+/// [`QUANTILE_A`]); below, P. J. Acklam's tail `C(s)/D(s)` with
+/// `s = √(−2 ln p)`, the logarithm being [`neg2_ln`]. A branch skips
+/// whichever one no lane needs: the lanes' values do not depend on it.
 ///
 /// Error against `Φ⁻¹` of the same `f32` input, evaluated in `f64`: at most
-/// 5.8e-7 relative over a dense grid down to 1e-300 (test `quantile_accuracy`;
-/// the figures are on [`TruncatedNormal`](crate::distributions::TruncatedNormal)).
+/// 4.0e-7 relative over a dense grid down to 1e-300, with either switch
+/// (test `quantile_accuracy`; the figures are on
+/// [`TruncatedNormal`](crate::distributions::TruncatedNormal)).
 #[inline(always)]
-pub(crate) fn lower_quantile<S: Simd>(s: S, ps: S::F, unscale: f32, ln_offset: f32) -> S::F {
+pub(crate) fn lower_quantile<S: Simd>(
+    s: S,
+    ps: S::F,
+    unscale: f32,
+    ln_offset: f32,
+    switch: f32,
+) -> S::F {
     let p = s.mul(ps, s.splat(unscale));
-    let in_tail = s.lt(p, s.splat(QUANTILE_P_LOW));
+    let in_tail = s.lt(p, s.splat(switch));
     let all_ones = s.splat_i(-1);
     if !s.any(in_tail) {
         quantile_central(s, p)
@@ -839,7 +854,11 @@ mod tests {
         let stride = if cfg!(debug_assertions) { 100_003 } else { 997 };
         let (mut worst_rel, mut worst_abs6, mut count) = (0.0f64, 0.0f64, 0u64);
         let mut worst_at = (0.0f32, 0);
-        for k in [0, 1, 7, 30, 100, 300, 600, 900, 960] {
+        let runs = [0, 1, 7, 30, 100, 300, 600, 900, 960]
+            .map(|k| (k, QUANTILE_P_LOW))
+            .into_iter()
+            .chain([(0, QUANTILE_P_TAIL_ONLY), (4, QUANTILE_P_TAIL_ONLY)]);
+        for (k, switch) in runs {
             let unscale = 2f64.powi(-k);
             let ln_offset = (2.0 * k as f64 * std::f64::consts::LN_2) as f32;
             let lo = (1.0f32 / 8_589_934_592.0).to_bits(); // 2^-33
@@ -852,7 +871,7 @@ mod tests {
                 if !(1e-300..=0.5).contains(&t) {
                     continue;
                 }
-                let got = lower_quantile(Scalar, [ps; 8], unscale as f32, ln_offset)[0];
+                let got = lower_quantile(Scalar, [ps; 8], unscale as f32, ln_offset, switch)[0];
                 assert!(got <= 0.0 && got.is_finite(), "Φ⁻¹({t:e}) = {got}");
                 let want = reference_quantile(t, got as f64);
                 let abs = (got as f64 - want).abs();
@@ -878,7 +897,10 @@ mod tests {
             "quantile: absolute error {worst_abs6:e}"
         );
         // The median.
-        assert_eq!(lower_quantile(Scalar, [0.5; 8], 1.0, 0.0)[0], 0.0);
+        assert_eq!(
+            lower_quantile(Scalar, [0.5; 8], 1.0, 0.0, QUANTILE_P_LOW)[0],
+            0.0
+        );
     }
 
     #[test]
