@@ -200,9 +200,10 @@ impl Sampler for TruncNormalSampler {
 
     #[inline(always)]
     fn step2<B: Backend>(&self, b: B, first: [B::I; 2], second: [B::I; 2]) -> [[B::F; 2]; 2] {
-        let x2 = X2(b);
-        let v0 = trunc_normal(x2, [first[0], second[0]], self);
-        let v1 = trunc_normal(x2, [first[1], second[1]], self);
+        // Four independent vectors in lockstep: the tail branch is a long
+        // chain (logarithm, square root, rational, division).
+        let x4 = X2(X2(b));
+        let [v0, v1] = trunc_normal(x4, [[first[0], second[0]], [first[1], second[1]]], self);
         [[v0[0], v1[0]], [v0[1], v1[1]]]
     }
 }
