@@ -140,13 +140,13 @@ fn normal_scaled() {
 #[test]
 fn trunc_normal_default() {
     let d = TruncatedNormal::new(0.0, 1.0, -2.0, 2.0).unwrap();
-    // 0.37928993, 0.44438416, 1.0089201, -0.8272014, -1.3205208, ...
+    // 0.37928993, 0.44438416, 1.00892, -0.8272015, -1.3205206, ...
     check(
         &d,
         42,
         0,
         &[
-            0x3ec2324a, 0x3ee38652, 0x3f81244b, 0xbf53c379, 0xbfa906d3, 0x3ed40157, 0xbf7290bf,
+            0x3ec2324a, 0x3ee38652, 0x3f81244a, 0xbf53c37a, 0xbfa906d2, 0x3ed40157, 0xbf7290c0,
             0x3f1cc859,
         ],
     );
@@ -154,7 +154,7 @@ fn trunc_normal_default() {
         &d,
         42,
         16384 + 3,
-        &[0xbf83666a, 0x3f9bde08, 0x3f6c6a07, 0x3e707a16],
+        &[0xbf83666a, 0x3f9bde08, 0x3f6c6a09, 0x3e707a16],
     );
 }
 
