@@ -157,7 +157,8 @@ pub(crate) fn box_muller<S: Simd>(s: S, [w1, w2]: [S::I; 2], mean: f32, std: f32
 /// [`crate::distributions::TruncatedNormal`] (see its docs for the method).
 ///
 /// The window's probability mass is cut in two halves at its median. Half
-/// `h` (0: the one holding `a`, 1: the one holding `b`) maps `v` in `(0, 1]`
+/// `h` (0: the one holding `a`, 1: the one holding `b`; the other way round
+/// for a window below the mean, which is mirrored) maps `v` in `(0, 1]`
 /// to `p = p0[h] ± v · half_width` and `1 − p = q0[h] ∓ v · half_width`, both
 /// computed directly (never as `1 − p`), and the smaller of the two is the
 /// tail probability handed to the quantile function. For a window on one side
@@ -217,8 +218,7 @@ pub(crate) fn trunc_normal<S: Simd>(s: S, w: S::I, t: &TruncNormalSampler) -> S:
     let sign = s.splat_i(i32::MIN);
     // Bit 0 moved to the sign bit: set in the half that holds b.
     let upper_half = s.shl::<31>(w);
-    // v · 2³¹ (the power of two is in `half_width_2m31`), negated in the
-    // second half: p grows away from a in the first half and shrinks away
+    // v · 2³¹ (the 2⁻³¹ is folded into `width`), negated in the second half: p grows away from a in the first half and shrinks away
     // from b in the second.
     let v = s.i_to_f(s.or(s.shr::<1>(w), s.splat_i(1)));
     let v = s.bitcast_f(s.xor(s.bitcast_i(v), upper_half));
@@ -284,8 +284,9 @@ impl Sampler for NarrowTruncNormalSampler {
     }
 }
 
-/// Eight narrow-window truncated normals from eight words (same bits as
-/// [`trunc_normal`]: bit 0 the half, bits 1..32 `v`).
+/// Eight narrow-window truncated normals from eight words (the same use of
+/// the word as [`trunc_normal`]: bit 0 the half, bits 1..32 `v`; half 0
+/// holds `a`).
 #[inline(always)]
 pub(crate) fn narrow_trunc_normal<S: Simd>(s: S, w: S::I, t: &NarrowTruncNormalSampler) -> S::F {
     let upper_half = s.shl::<31>(w);
