@@ -454,6 +454,7 @@ fn trunc_normal_sampler(
         unscale: 1.0,
         ln_offset: 0.0,
         switch: QUANTILE_P_LOW,
+        one_sided: false,
         mean,
         scale,
         lo,
@@ -490,6 +491,7 @@ fn trunc_normal_sampler(
             unscale: 2f64.powi(-k) as f32,
             ln_offset: (2.0 * k as f64 * std::f64::consts::LN_2) as f32,
             switch,
+            one_sided: true,
             ..base
         }
     }

@@ -180,6 +180,9 @@ pub(crate) struct TruncNormalSampler {
     pub(crate) ln_offset: f32,
     /// Where [`lower_quantile`] switches to its tail branch.
     pub(crate) switch: f32,
+    /// Whether the window lies on one side of the mean (after mirroring):
+    /// then `p0` is 4 and `1 − p` is always the smaller probability.
+    pub(crate) one_sided: bool,
     /// Mean.
     pub(crate) mean: f32,
     /// `±std`: negative when the window was mirrored onto the upper tail.
@@ -218,21 +221,30 @@ pub(crate) fn trunc_normal<S: Simd>(s: S, w: S::I, t: &TruncNormalSampler) -> S:
     let sign = s.splat_i(i32::MIN);
     // Bit 0 moved to the sign bit: set in the half that holds b.
     let upper_half = s.shl::<31>(w);
-    // v · 2³¹ (the 2⁻³¹ is folded into `width`), negated in the second half: p grows away from a in the first half and shrinks away
-    // from b in the second.
+    // v · 2³¹ (the 2⁻³¹ is folded into `width`), negated in the second
+    // half: p grows away from a in the first half and shrinks away from b in
+    // the second.
     let v = s.i_to_f(s.or(s.shr::<1>(w), s.splat_i(1)));
     let v = s.bitcast_f(s.xor(s.bitcast_i(v), upper_half));
-    let p0 = s.blend(upper_half, s.splat(t.p0[1]), s.splat(t.p0[0]));
     let q0 = s.blend(upper_half, s.splat(t.q0[1]), s.splat(t.q0[0]));
     let width = t.half_width * (1.0 / 2_147_483_648.0);
-    let p = s.fma(v, s.splat(width), p0);
     let q = s.fma(v, s.splat(-width), q0);
-    // The smaller tail probability, and which tail it is.
-    let tail = s.min(p, q);
-    let upper = s.lt(q, p);
-    let z = lower_quantile(s, tail, t.unscale, t.ln_offset, t.switch);
-    let z = s.bitcast_f(s.xor(s.bitcast_i(z), s.and(upper, sign)));
-    let x = s.fma(z, s.splat(t.scale), s.splat(t.mean));
+    let (z, scale) = if t.one_sided {
+        // Only the upper tail: 1 − p is the tail probability in every lane
+        // (the general path below gives the same bits, with `p = 4 ± …`).
+        let z = lower_quantile(s, q, t.unscale, t.ln_offset, t.switch);
+        (z, -t.scale)
+    } else {
+        let p0 = s.blend(upper_half, s.splat(t.p0[1]), s.splat(t.p0[0]));
+        let p = s.fma(v, s.splat(width), p0);
+        // The smaller tail probability, and which tail it is.
+        let tail = s.min(p, q);
+        let upper = s.lt(q, p);
+        let z = lower_quantile(s, tail, t.unscale, t.ln_offset, t.switch);
+        let z = s.bitcast_f(s.xor(s.bitcast_i(z), s.and(upper, sign)));
+        (z, t.scale)
+    };
+    let x = s.fma(z, s.splat(scale), s.splat(t.mean));
     s.min(s.max(x, s.splat(t.lo)), s.splat(t.hi))
 }
 
