@@ -6,7 +6,8 @@
 //! `Xoshiro256PlusPlus` + `rand_distr` loops (with one generator per 64 Ki
 //! chunk under rayon at all threads).
 //!
-//! Run: `cargo bench --bench fill` (or with `-- 1thread` / `-- threads`).
+//! Run: `cargo bench --bench fill` (or with `-- 1thread` / `-- threads`, or
+//! `-- 'slice_fill|nninit_normal|trunc'` for `trunc_normal_` beside its baselines).
 
 use std::hint::black_box;
 
@@ -14,7 +15,7 @@ use criterion::{
     BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime,
 };
 use nninit::Stream;
-use nninit::distributions::{Distribution, Normal, Uniform};
+use nninit::distributions::{Distribution, Normal, TruncatedNormal, Uniform};
 use nninit::kernels::Kernels;
 use rand::SeedableRng;
 use rand_distr::StandardNormal;
@@ -126,6 +127,15 @@ fn group(c: &mut Criterion, threads: usize) {
     });
     bench(&mut g, &pool, &mut buf, "nninit_normal", &|b| {
         normal.fill_with(kernels, stream, 0, b)
+    });
+    // trunc_normal_ with PyTorch's defaults, and a window in the upper tail.
+    let trunc = TruncatedNormal::new(0.0, 1.0, -2.0, 2.0).unwrap();
+    let trunc_tail = TruncatedNormal::new(0.0, 1.0, 2.0, 3.0).unwrap();
+    bench(&mut g, &pool, &mut buf, "nninit_trunc_normal", &|b| {
+        trunc.fill_with(kernels, stream, 0, b)
+    });
+    bench(&mut g, &pool, &mut buf, "nninit_trunc_normal_2_3", &|b| {
+        trunc_tail.fill_with(kernels, stream, 0, b)
     });
     bench(&mut g, &pool, &mut buf, "nninit_constant", &|b| {
         kernels.fill_constant(b, black_box(0.5))

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use nninit::distributions::{Distribution, Normal, Uniform};
+use nninit::distributions::{Distribution, Normal, TruncatedNormal, Uniform};
 use nninit::init::{FanMode, Init, Nonlinearity};
 use nninit::kernels::{Isa, Kernels};
 use nninit::{Generator, Tensor};
@@ -29,6 +29,9 @@ const USAGE: &str = "\
 usage: sample <NAME> --shape D0,D1,... [options]
   uniform   --a A --b B            U[a, b) (defaults 0, 1)
   normal    --mean M --std S       N(mean, std^2) (defaults 0, 1)
+  trunc_normal --mean M --std S --a A --b B
+                                   N(mean, std^2) conditioned on [a, b]
+                                   (defaults 0, 1, -2, 2; a, b absolute, may be -inf/inf)
   constant  --val V                every element V
   zeros, ones
   eye                              identity (2-D)
@@ -50,6 +53,7 @@ options:
 const NAMES: &[(&str, &[&str])] = &[
     ("uniform", &["a", "b"]),
     ("normal", &["mean", "std"]),
+    ("trunc_normal", &["mean", "std", "a", "b"]),
     ("constant", &["val"]),
     ("zeros", &[]),
     ("ones", &[]),
@@ -241,6 +245,15 @@ fn run(args: &Args) -> Result<(), String> {
             Normal::new(
                 args.number("mean", Some(0.0))?,
                 args.number("std", Some(1.0))?,
+            )
+            .map_err(|e| e.to_string())?,
+        )),
+        "trunc_normal" => Fill::Random(Box::new(
+            TruncatedNormal::new(
+                args.number("mean", Some(0.0))?,
+                args.number("std", Some(1.0))?,
+                args.number("a", Some(-2.0))?,
+                args.number("b", Some(2.0))?,
             )
             .map_err(|e| e.to_string())?,
         )),

@@ -196,6 +196,52 @@ pub enum Error {
         /// The initializer (`"orthogonal_"`, …).
         init: &'static str,
     },
+    /// The standard deviation of a truncated normal is not positive, is
+    /// NaN or infinite, or does not fit in `f32`.
+    TruncNormalStd {
+        /// The offending value.
+        std: f64,
+    },
+    /// The mean of a truncated normal is not a finite `f32`.
+    TruncNormalMean {
+        /// The offending value.
+        mean: f64,
+    },
+    /// A bound of a truncated normal is NaN.
+    TruncNormalBound {
+        /// `"a"` or `"b"`.
+        which: &'static str,
+        /// The offending value.
+        value: f64,
+    },
+    /// `a >= b` in a truncated normal.
+    TruncNormalRange {
+        /// Lower bound.
+        a: f64,
+        /// Upper bound.
+        b: f64,
+    },
+    /// No `f32` lies in `[a, b]` (the window is narrower than the float
+    /// spacing there, or outside the `f32` range).
+    TruncNormalNoFloat {
+        /// Lower bound.
+        a: f64,
+        /// Upper bound.
+        b: f64,
+    },
+    /// The window lies entirely more than 37 standard deviations from the
+    /// mean (its probability is below `Φ(−37) ≈ 6e-300`), or samples could
+    /// overflow `f32`.
+    TruncNormalWindow {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation.
+        std: f64,
+        /// Lower bound.
+        a: f64,
+        /// Upper bound.
+        b: f64,
+    },
     // ---- nn ------------------------------------------------------------
     /// A matrix product whose inner dimensions differ (PyTorch's text).
     MatmulShape {
@@ -445,6 +491,42 @@ impl fmt::Display for Error {
             Error::NotShardable { init } => write!(
                 f,
                 "{init} cannot initialize a shard: it needs the whole tensor"
+            ),
+            Error::TruncNormalStd { std } => write!(
+                f,
+                "trunc_normal_ expects std > 0.0 and finite, but found std {}",
+                fmt_g(*std)
+            ),
+            Error::TruncNormalMean { mean } => write!(
+                f,
+                "trunc_normal_ expects a finite mean that fits in float, but found mean {}",
+                fmt_g(*mean)
+            ),
+            Error::TruncNormalBound { which, value } => write!(
+                f,
+                "trunc_normal_ expects bounds that are not NaN, but found {which}={}",
+                fmt_g(*value)
+            ),
+            Error::TruncNormalRange { a, b } => write!(
+                f,
+                "trunc_normal_ expects a < b, but found a={} >= b={}",
+                fmt_g(*a),
+                fmt_g(*b)
+            ),
+            Error::TruncNormalNoFloat { a, b } => write!(
+                f,
+                "trunc_normal_ expects [a, b] to contain a float, but found a={} and b={}",
+                fmt_g(*a),
+                fmt_g(*b)
+            ),
+            Error::TruncNormalWindow { mean, std, a, b } => write!(
+                f,
+                "trunc_normal_ expects [a, b] to reach within 37 std of the mean and its samples \
+                 to fit in float, but found a={} and b={} with mean {} and std {}",
+                fmt_g(*a),
+                fmt_g(*b),
+                fmt_g(*mean),
+                fmt_g(*std)
             ),
             // ---- nn ----
             // ---- io ----

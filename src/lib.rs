@@ -10,11 +10,13 @@
 //!   state, element index, parameters)**: the same bits on any number of
 //!   threads, on the AVX2 and the scalar path, and for a shard of a tensor
 //!   versus the whole (see [`rng`] for the design).
-//! * [`distributions`]: validated uniform and normal distributions.
+//! * [`distributions`]: validated uniform, normal and truncated normal
+//!   distributions.
 //! * [`init`]: `torch.nn.init`'s initializers, with PyTorch's names,
 //!   defaults and error texts, on tensors and parameters, and sharded.
 //! * [`io`]: `.npy` files for numpy.
-//! * [`kernels`]: the fill kernels (uniform, Box–Muller normal, constant,
+//! * [`kernels`]: the fill kernels (uniform, Box–Muller normal, inverse-CDF
+//!   truncated normal, constant,
 //!   threshold masking), written once over a small vector trait, compiled for
 //!   AVX2+FMA and for portable Rust, chosen at run time.
 //!

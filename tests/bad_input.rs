@@ -369,6 +369,103 @@ fn section_2_uniform_and_normal() {
 }
 
 #[test]
+fn section_2_trunc_normal() {
+    let t = || w(&[4, 4]);
+    let tn = |mean: f64, std: f64, a: f64, b: f64| {
+        move || init::trunc_normal_(&mut t(), mean, std, a, b, None)
+    };
+    expect_err(
+        "a >= b",
+        "trunc_normal_ expects a < b, but found a=2 >= b=-2",
+        tn(0.0, 1.0, 2.0, -2.0),
+    );
+    expect_err(
+        "a == b",
+        "trunc_normal_ expects a < b, but found a=1 >= b=1",
+        tn(0.0, 1.0, 1.0, 1.0),
+    );
+    expect_err(
+        "std == 0",
+        "trunc_normal_ expects std > 0.0 and finite, but found std 0",
+        tn(0.0, 0.0, -2.0, 2.0),
+    );
+    expect_err(
+        "negative std",
+        "trunc_normal_ expects std > 0.0 and finite, but found std -1",
+        tn(0.0, -1.0, -2.0, 2.0),
+    );
+    expect_err("NaN std", "but found std nan", tn(0.0, f64::NAN, -2.0, 2.0));
+    expect_err(
+        "infinite std",
+        "but found std inf",
+        tn(0.0, f64::INFINITY, -2.0, 2.0),
+    );
+    expect_err(
+        "std underflowing f32",
+        "but found std 1e-50",
+        tn(0.0, 1e-50, -2.0, 2.0),
+    );
+    expect_err(
+        "NaN mean",
+        "trunc_normal_ expects a finite mean that fits in float, but found mean nan",
+        tn(f64::NAN, 1.0, -2.0, 2.0),
+    );
+    expect_err(
+        "infinite mean",
+        "but found mean -inf",
+        tn(f64::NEG_INFINITY, 1.0, -2.0, 2.0),
+    );
+    expect_err(
+        "NaN a",
+        "trunc_normal_ expects bounds that are not NaN, but found a=nan",
+        tn(0.0, 1.0, f64::NAN, 2.0),
+    );
+    expect_err(
+        "NaN b",
+        "trunc_normal_ expects bounds that are not NaN, but found b=nan",
+        tn(0.0, 1.0, -2.0, f64::NAN),
+    );
+    expect_err(
+        "a = +inf",
+        "found a=inf >= b=inf",
+        tn(0.0, 1.0, f64::INFINITY, f64::INFINITY),
+    );
+    expect_err(
+        "no float in [a, b]",
+        "trunc_normal_ expects [a, b] to contain a float, but found a=0.1 and b=0.1",
+        tn(0.0, 1.0, 0.1, 0.1 + 1e-12),
+    );
+    expect_err(
+        "window above f32",
+        "to contain a float, but found a=1e+39 and b=inf",
+        tn(0.0, 1.0, 1e39, f64::INFINITY),
+    );
+    expect_err(
+        "window 40 std above the mean",
+        "trunc_normal_ expects [a, b] to reach within 37 std of the mean and its samples to \
+         fit in float, but found a=40 and b=41 with mean 0 and std 1",
+        tn(0.0, 1.0, 40.0, 41.0),
+    );
+    expect_err(
+        "window 50 std below the mean",
+        "but found a=-1 and b=-0.5 with mean 0 and std 0.01",
+        tn(0.0, 0.01, -1.0, -0.5),
+    );
+    expect_err(
+        "samples overflowing f32",
+        "with mean 3e+38 and std 1e+37",
+        tn(3e38, 1e37, 0.0, f64::INFINITY),
+    );
+    // Empty tensors: parameters are still checked.
+    expect_err("a >= b, empty", "found a=2 >= b=-2", || {
+        init::trunc_normal_(&mut w(&[0, 3]), 0.0, 1.0, 2.0, -2.0, None)
+    });
+    // Infinite bounds are allowed.
+    init::trunc_normal_(&mut t(), 0.0, 1.0, f64::NEG_INFINITY, f64::INFINITY, None).unwrap();
+    init::trunc_normal_(&mut w(&[0]), 0.0, 1.0, -2.0, 2.0, None).unwrap();
+}
+
+#[test]
 fn section_2_bad_parameters_still_fail_on_empty_tensors() {
     // Zero-element tensors are no-ops only once the parameters are valid.
     let mut empty = w(&[0, 3]);

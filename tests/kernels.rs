@@ -4,7 +4,7 @@
 mod common;
 
 use common::{assert_ks, bits, moments, phi, with_threads};
-use nninit::distributions::{Distribution, NORMAL_MAX_ABS_Z, Normal, Uniform};
+use nninit::distributions::{Distribution, NORMAL_MAX_ABS_Z, Normal, TruncatedNormal, Uniform};
 use nninit::kernels::{INLINE_MAX, Isa, Kernels};
 use nninit::rng::BLOCK;
 use nninit::{Generator, Stream, Tensor};
@@ -178,6 +178,14 @@ fn same_bits_for_any_thread_count() {
                 }),
                 Box::new(move || draw(&Normal::new(0.5, 2.0).unwrap(), kernels, stream, offset, n)),
                 Box::new(move || {
+                    let d = TruncatedNormal::new(0.0, 1.0, -2.0, 2.0).unwrap();
+                    draw(&d, kernels, stream, offset, n)
+                }),
+                Box::new(move || {
+                    let d = TruncatedNormal::new(1.0, 0.5, 2.0, 2.5).unwrap();
+                    draw(&d, kernels, stream, offset, n)
+                }),
+                Box::new(move || {
                     let mut v = draw(&Normal::standard(), kernels, stream, offset, n);
                     kernels.threshold_mask(&mut v, 0.7).unwrap();
                     v
@@ -211,6 +219,12 @@ fn same_bits_on_every_instruction_set() {
         Box::new(Uniform::new(-10.0, 10.0).unwrap()),
         Box::new(Normal::new(0.0, 1.0).unwrap()),
         Box::new(Normal::new(3.0, 0.01).unwrap()),
+        Box::new(TruncatedNormal::new(0.0, 1.0, -2.0, 2.0).unwrap()),
+        Box::new(TruncatedNormal::new(0.0, 1.0, -1.0, 3.0).unwrap()),
+        Box::new(TruncatedNormal::new(0.0, 1.0, 2.0, 3.0).unwrap()),
+        Box::new(TruncatedNormal::new(0.0, 1.0, -6.0, -5.0).unwrap()),
+        Box::new(TruncatedNormal::new(0.5, 1e-3, -2.0, 2.0).unwrap()),
+        Box::new(TruncatedNormal::new(0.0, 1.0, 1.0, 1.001).unwrap()), // narrow kernel
     ];
     for kernels in all_kernels() {
         for (k, dist) in dists.iter().enumerate() {
@@ -274,6 +288,8 @@ fn shards_equal_the_whole() {
     let dists: Vec<Box<dyn Distribution>> = vec![
         Box::new(Uniform::new(-0.5, 0.5).unwrap()),
         Box::new(Normal::new(0.0, 0.02).unwrap()),
+        Box::new(TruncatedNormal::new(0.0, 0.02, -0.04, 0.04).unwrap()),
+        Box::new(TruncatedNormal::new(0.0, 1.0, 3.0, 4.0).unwrap()),
     ];
     let splits: Vec<Vec<usize>> = vec![
         vec![0, n],

@@ -2,7 +2,7 @@
 //! far-away elements. A change here is a change of every model built with
 //! nninit; it must be deliberate and noted in the changelog.
 
-use nninit::distributions::{Distribution, Normal, Uniform};
+use nninit::distributions::{Distribution, Normal, TruncatedNormal, Uniform};
 use nninit::init;
 use nninit::kernels::{Isa, Kernels};
 use nninit::{Generator, Stream, Tensor};
@@ -209,6 +209,27 @@ fn orthogonal() {
 }
 
 #[test]
+fn trunc_normal_default() {
+    let d = TruncatedNormal::new(0.0, 1.0, -2.0, 2.0).unwrap();
+    // 0.37928993, 0.44438416, 1.00892, -0.8272015, -1.3205206, ...
+    check(
+        &d,
+        42,
+        0,
+        &[
+            0x3ec2324a, 0x3ee38652, 0x3f81244a, 0xbf53c37a, 0xbfa906d2, 0x3ed40157, 0xbf7290c0,
+            0x3f1cc859,
+        ],
+    );
+    check(
+        &d,
+        42,
+        16384 + 3,
+        &[0xbf83666a, 0x3f9bde08, 0x3f6c6a09, 0x3e707a16],
+    );
+}
+
+#[test]
 fn sparse() {
     let got = init_bits(&[8, 4], 42, |t, g| {
         init::sparse_(t, 0.25, 1.0, Some(g)).unwrap()
@@ -223,4 +244,38 @@ fn sparse() {
     ];
     let shown: Vec<String> = got.iter().map(|b| format!("{b:#010x}")).collect();
     assert_eq!(got, want, "sparse_ 8x4 seed 42: got [{}]", shown.join(", "));
+}
+
+#[test]
+fn trunc_normal_tail_windows() {
+    // Far in the upper tail (scaled probabilities): 5.065785, 5.211285, ...
+    check(
+        &TruncatedNormal::new(0.0, 1.0, 5.0, 6.0).unwrap(),
+        7,
+        0,
+        &[
+            0x40a21ae9, 0x40a6c2d9, 0x40a00280, 0x40a2d5a1, 0x40a14a16, 0x40a262d0, 0x40a01dfb,
+            0x40a7e971,
+        ],
+    );
+    // Mirrored below the mean, [−30σ, −5σ]: 0.4933946, 0.4787393, ...
+    check(
+        &TruncatedNormal::new(1.0, 0.1, -2.0, 0.5).unwrap(),
+        7,
+        0,
+        &[
+            0x3efc9e38, 0x3ef51d51, 0x3efffc00, 0x3efb71ee, 0x3efdedd9, 0x3efc2a99, 0x3effcfe0,
+            0x3ef3408d,
+        ],
+    );
+    // A narrow window (the local-series kernel): 1.0002915, 1.0006751, ...
+    check(
+        &TruncatedNormal::new(0.0, 1.0, 1.0, 1.001).unwrap(),
+        7,
+        0,
+        &[
+            0x3f80098d, 0x3f80161f, 0x3f80000d, 0x3f800c30, 0x3f800638, 0x3f800a9a, 0x3f80009e,
+            0x3f801806,
+        ],
+    );
 }

@@ -11,13 +11,14 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use nninit::Stream;
-use nninit::distributions::{Distribution, NORMAL_MAX_ABS_Z, Normal, Uniform};
+use nninit::distributions::{Distribution, NORMAL_MAX_ABS_Z, Normal, TruncatedNormal, Uniform};
 use nninit::kernels::Kernels;
 
 #[derive(Debug, Arbitrary)]
 enum Params {
     Uniform { a: f64, b: f64 },
     Normal { mean: f64, std: f64 },
+    TruncNormal { mean: f64, std: f64, a: f64, b: f64 },
     Mask { threshold: f32 },
 }
 
@@ -82,6 +83,14 @@ fuzz_target!(|input: Input| {
             let (m, s) = (n.mean() as f64, n.std() as f64);
             let bound = NORMAL_MAX_ABS_Z * s * (1.0 + 1e-6) + m.abs() * 1e-6 + 1e-37;
             check_fill(&n, &input, |v| (v as f64 - m).abs() <= bound);
+        }
+        Params::TruncNormal { mean, std, a, b } => {
+            let Ok(d) = TruncatedNormal::new(mean, std, a, b) else {
+                // Rejected parameters are covered row by row in tests/bad_input.rs.
+                return;
+            };
+            // Every value inside [a, b] (compared exactly, in f64).
+            check_fill(&d, &input, |v| a <= v as f64 && v as f64 <= b);
         }
         Params::Mask { threshold } => {
             let mut data = vec![0.0f32; input.len as usize];

@@ -111,6 +111,16 @@ impl Simd for Avx2 {
         unsafe { _mm256_min_ps(a, b) }
     }
     #[inline(always)]
+    fn max(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: `self: Avx2` proves AVX2 and FMA are available.
+        unsafe { _mm256_max_ps(a, b) }
+    }
+    #[inline(always)]
+    fn div(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: `self: Avx2` proves AVX2 and FMA are available.
+        unsafe { _mm256_div_ps(a, b) }
+    }
+    #[inline(always)]
     fn sqrt(self, a: __m256) -> __m256 {
         // SAFETY: `self: Avx2` proves AVX2 and FMA are available.
         unsafe { _mm256_sqrt_ps(a) }
@@ -180,6 +190,17 @@ impl Simd for Avx2 {
     fn sra<const N: i32>(self, a: __m256i) -> __m256i {
         // SAFETY: `self: Avx2` proves AVX2 is available.
         unsafe { _mm256_srai_epi32::<N>(a) }
+    }
+    #[inline(always)]
+    fn any(self, mask: __m256i) -> bool {
+        // SAFETY: `self: Avx2` proves AVX is available.
+        unsafe { _mm256_movemask_ps(_mm256_castsi256_ps(mask)) != 0 }
+    }
+    #[inline(always)]
+    fn blend(self, mask: __m256i, a: __m256, b: __m256) -> __m256 {
+        // `blendv(x, y, m)` takes `y` where the sign bit of `m` is set.
+        // SAFETY: `self: Avx2` proves AVX is available.
+        unsafe { _mm256_blendv_ps(b, a, _mm256_castsi256_ps(mask)) }
     }
 }
 

@@ -38,6 +38,14 @@
 //! transform is within 1e-6 (absolute; 9.7e-7 measured) of the same formula
 //! evaluated in `f64` on the same inputs (test `box_muller_accuracy`).
 //!
+//! # Truncated normal, inverse CDF
+//! Slot `j` uses word `j` (as uniform). Bit 0 picks one half of the
+//! window's probability mass, bits 1..32 give `v = float((w >> 1) | 1) · 2⁻³¹`;
+//! the tail probability `min(p, 1 − p)` is computed from that half's own end
+//! and mapped by [`lower_quantile`] (central rational / Acklam tail with
+//! [`neg2_ln`]); then `mean ± std · z`, clamped to `[a, b]`. See
+//! [`TruncNormalSampler`] and [`crate::distributions::TruncatedNormal`].
+//!
 //! # Speed
 //! The transform is one long dependency chain (about 50 cycles), so the fill
 //! loop draws the words of [`BATCH`] steps first (the generator states leave
@@ -143,6 +151,300 @@ pub(crate) fn box_muller<S: Simd>(s: S, [w1, w2]: [S::I; 2], mean: f32, std: f32
     let d = s.bitcast_f(s.xor(s.bitcast_i(s.mul(s.add(cos_f, sin_f), scale)), sign1));
     let mean = s.splat(mean);
     [s.fma(radius, c, mean), s.fma(radius, d, mean)]
+}
+
+/// Truncated-normal parameters, prepared by
+/// [`crate::distributions::TruncatedNormal`] (see its docs for the method).
+///
+/// The window's probability mass is cut in two halves at its median. Half
+/// `h` (0: the one holding `a`, 1: the one holding `b`; the other way round
+/// for a window below the mean, which is mirrored) maps `v` in `(0, 1]`
+/// to `p = p0[h] ± v · half_width` and `1 − p = q0[h] ∓ v · half_width`, both
+/// computed directly (never as `1 − p`), and the smaller of the two is the
+/// tail probability handed to the quantile function. For a window on one side
+/// of the mean the probabilities are scaled by `2^k` so they stay normal
+/// `f32` numbers however far the window lies (`unscale = 2⁻ᵏ`,
+/// `ln_offset = 2k ln 2`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct TruncNormalSampler {
+    /// `p` at the outer end of each half (`Φ(α)`, `Φ(β)`), or 4 when only
+    /// the upper tail is used.
+    pub(crate) p0: [f32; 2],
+    /// `1 − p` at the outer end of each half (`Q(α)`, `Q(β)`), times `2^k`.
+    pub(crate) q0: [f32; 2],
+    /// Half the window's probability, times `2^k`.
+    pub(crate) half_width: f32,
+    /// `2⁻ᵏ` (0 if it underflows).
+    pub(crate) unscale: f32,
+    /// `2k ln 2`, added to `−2 ln` of a scaled probability.
+    pub(crate) ln_offset: f32,
+    /// Where [`lower_quantile`] switches to its tail branch.
+    pub(crate) switch: f32,
+    /// Whether the window lies on one side of the mean (after mirroring):
+    /// then `p0` is 4 and `1 − p` is always the smaller probability.
+    pub(crate) one_sided: bool,
+    /// Mean.
+    pub(crate) mean: f32,
+    /// `±std`: negative when the window was mirrored onto the upper tail.
+    pub(crate) scale: f32,
+    /// Smallest `f32` ≥ `a`.
+    pub(crate) lo: f32,
+    /// Largest `f32` ≤ `b`.
+    pub(crate) hi: f32,
+}
+
+impl Sampler for TruncNormalSampler {
+    #[inline(always)]
+    fn step<B: Backend>(&self, b: B, words: [B::I; 2]) -> [B::F; 2] {
+        [
+            trunc_normal(b, words[0], self),
+            trunc_normal(b, words[1], self),
+        ]
+    }
+
+    #[inline(always)]
+    fn step2<B: Backend>(&self, b: B, first: [B::I; 2], second: [B::I; 2]) -> [[B::F; 2]; 2] {
+        // Four independent vectors in lockstep: the tail branch is a long
+        // chain (logarithm, square root, rational, division).
+        let x4 = X2(X2(b));
+        let [v0, v1] = trunc_normal(x4, [[first[0], second[0]], [first[1], second[1]]], self);
+        [[v0[0], v1[0]], [v0[1], v1[1]]]
+    }
+}
+
+/// Eight truncated normals from eight words (one word per output).
+///
+/// Bit 0 of the word picks the half, bits 1..32 give
+/// `v = float((w >> 1) | 1) · 2⁻³¹` in `(0, 1]` (as the Box–Muller radius).
+#[inline(always)]
+pub(crate) fn trunc_normal<S: Simd>(s: S, w: S::I, t: &TruncNormalSampler) -> S::F {
+    let sign = s.splat_i(i32::MIN);
+    // Bit 0 moved to the sign bit: set in the half that holds b.
+    let upper_half = s.shl::<31>(w);
+    // v · 2³¹ (the 2⁻³¹ is folded into `width`), negated in the second
+    // half: p grows away from a in the first half and shrinks away from b in
+    // the second.
+    let v = s.i_to_f(s.or(s.shr::<1>(w), s.splat_i(1)));
+    let v = s.bitcast_f(s.xor(s.bitcast_i(v), upper_half));
+    let q0 = s.blend(upper_half, s.splat(t.q0[1]), s.splat(t.q0[0]));
+    let width = t.half_width * (1.0 / 2_147_483_648.0);
+    let q = s.fma(v, s.splat(-width), q0);
+    let (z, scale) = if t.one_sided {
+        // Only the upper tail: 1 − p is the tail probability in every lane
+        // (the general path below gives the same bits, with `p = 4 ± …`).
+        let z = lower_quantile(s, q, t.unscale, t.ln_offset, t.switch);
+        (z, -t.scale)
+    } else {
+        let p0 = s.blend(upper_half, s.splat(t.p0[1]), s.splat(t.p0[0]));
+        let p = s.fma(v, s.splat(width), p0);
+        // The smaller tail probability, and which tail it is.
+        let tail = s.min(p, q);
+        let upper = s.lt(q, p);
+        let z = lower_quantile(s, tail, t.unscale, t.ln_offset, t.switch);
+        let z = s.bitcast_f(s.xor(s.bitcast_i(z), s.and(upper, sign)));
+        (z, t.scale)
+    };
+    let x = s.fma(z, s.splat(scale), s.splat(t.mean));
+    s.min(s.max(x, s.splat(t.lo)), s.splat(t.hi))
+}
+
+/// Parameters for a *narrow* truncated-normal window (width `w` in standard
+/// deviations with `w · max(|α|, |β|, 1) ≤ 0.15`), prepared by
+/// [`crate::distributions::TruncatedNormal`].
+///
+/// There the quantile's `f32` rounding noise (a few ulps of `z`) would be
+/// many ulps of the window, so each half is instead inverted locally from
+/// its own end `e` (`α` or `β`): with `y = v · Y` the probability from `e`
+/// divided by `φ(e)`, the distance `δ ≥ 0` from `e` solves
+/// `∫₀^δ exp(−c s − s²/2) ds = y` (`c = ±e`, pointing into the window), and
+/// `δ = y H(y)` by series reversion (degree 8, computed in `f64` at setup).
+/// The output is `a + std · δ` or `b − std · δ` (the bound kept in two
+/// `f32` parts): its error is relative to `δ`, not `z`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct NarrowTruncNormalSampler {
+    /// `Y`: half the window's probability over `φ(e)`, per half, times 2⁻³¹.
+    pub(crate) y_scale: [f32; 2],
+    /// `H` per half, constant term first.
+    pub(crate) h: [[f32; 8]; 2],
+    /// The end of each half (`a`, `b`) as the nearest `f32`.
+    pub(crate) anchor: [f32; 2],
+    /// The rest: `a − anchor[0]`, `b − anchor[1]` (rounded to `f32`).
+    pub(crate) anchor_lo: [f32; 2],
+    /// `+std` for the half at `a`, `−std` for the half at `b`.
+    pub(crate) scale: [f32; 2],
+    /// Smallest `f32` ≥ `a`.
+    pub(crate) lo: f32,
+    /// Largest `f32` ≤ `b`.
+    pub(crate) hi: f32,
+}
+
+impl Sampler for NarrowTruncNormalSampler {
+    #[inline(always)]
+    fn step<B: Backend>(&self, b: B, words: [B::I; 2]) -> [B::F; 2] {
+        [
+            narrow_trunc_normal(b, words[0], self),
+            narrow_trunc_normal(b, words[1], self),
+        ]
+    }
+
+    #[inline(always)]
+    fn step2<B: Backend>(&self, b: B, first: [B::I; 2], second: [B::I; 2]) -> [[B::F; 2]; 2] {
+        let x2 = X2(b);
+        let v0 = narrow_trunc_normal(x2, [first[0], second[0]], self);
+        let v1 = narrow_trunc_normal(x2, [first[1], second[1]], self);
+        [[v0[0], v1[0]], [v0[1], v1[1]]]
+    }
+}
+
+/// Eight narrow-window truncated normals from eight words (the same use of
+/// the word as [`trunc_normal`]: bit 0 the half, bits 1..32 `v`; half 0
+/// holds `a`).
+#[inline(always)]
+pub(crate) fn narrow_trunc_normal<S: Simd>(s: S, w: S::I, t: &NarrowTruncNormalSampler) -> S::F {
+    let upper_half = s.shl::<31>(w);
+    let v = s.i_to_f(s.or(s.shr::<1>(w), s.splat_i(1)));
+    let y = s.mul(
+        v,
+        s.blend(upper_half, s.splat(t.y_scale[1]), s.splat(t.y_scale[0])),
+    );
+    let y2 = s.mul(y, y);
+    let delta = s.mul(
+        y,
+        s.blend(upper_half, poly(s, &t.h[1], y, y2), poly(s, &t.h[0], y, y2)),
+    );
+    let anchor = s.blend(upper_half, s.splat(t.anchor[1]), s.splat(t.anchor[0]));
+    let anchor_lo = s.blend(upper_half, s.splat(t.anchor_lo[1]), s.splat(t.anchor_lo[0]));
+    let scale = s.blend(upper_half, s.splat(t.scale[1]), s.splat(t.scale[0]));
+    // (a or b) ± std·δ with the bound in two parts: one final rounding.
+    let x = s.add(s.fma(delta, scale, anchor_lo), anchor);
+    s.min(s.max(x, s.splat(t.lo)), s.splat(t.hi))
+}
+
+/// Where the quantile switches from the central to the tail approximation:
+/// `Φ(−2.01)`, so that PyTorch's default window `[−2, 2]` never needs the
+/// tail (and the kernel skips it).
+pub(crate) const QUANTILE_P_LOW: f32 = 0.0222;
+
+/// The alternative switch for windows whose tail probabilities all lie below
+/// it (like `[2σ, 3σ]`): Acklam's tail is still accurate there (7.3e-8 in
+/// exact arithmetic at 0.05), and no lane then needs the central branch.
+pub(crate) const QUANTILE_P_TAIL_ONLY: f32 = 0.05;
+
+/// The centre variable is `r = R0 − q²`, non-negative for `p ≥ 0.0222`.
+const QUANTILE_R0: f32 = 0.2283;
+
+/// Central numerator `A(r)` of `Φ⁻¹(½ + q) = q A(r)/B(r)`, constant term
+/// first: a (4, 4) rational fitted for `|q| ≤ 0.4778` by
+/// `scripts/fit_quantile.py` (relative error 7.4e-8 in exact arithmetic).
+/// Positive coefficients of a non-negative variable: no cancellation in
+/// `f32` (the form of Wichura's AS 241).
+const QUANTILE_A: [f32; 5] = to_f32([
+    4.207628262305358,
+    228.47644162199694,
+    3132.5145860351304,
+    10145.768387186808,
+    3634.3689758176656,
+]);
+/// Central denominator `B(r)`, constant term first.
+const QUANTILE_B: [f32; 5] = to_f32([
+    1.0,
+    61.95473788852258,
+    1048.08522709345,
+    4914.969152866718,
+    4221.869562850221,
+]);
+
+/// Rounds published `f64` coefficients to `f32`.
+const fn to_f32<const N: usize>(c: [f64; N]) -> [f32; N] {
+    let mut out = [0.0f32; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = c[i] as f32;
+        i += 1;
+    }
+    out
+}
+
+/// Acklam's tail numerator `C(r)`, `r = √(−2 ln p)`, constant term first.
+const QUANTILE_C: [f32; 6] = to_f32([
+    2.938163982698783e+00,
+    4.374664141464968e+00,
+    -2.549732539343734e+00,
+    -2.400758277161838e+00,
+    -3.223964580411365e-01,
+    -7.784894002430293e-03,
+]);
+/// Acklam's tail denominator `D(r)`, constant term first.
+const QUANTILE_D: [f32; 5] = to_f32([
+    1.0,
+    3.754408661907416e+00,
+    2.445134137142996e+00,
+    3.224671290700398e-01,
+    7.784695709041462e-03,
+]);
+
+/// `Φ⁻¹(p)` (never positive) for `p = ps · unscale` in `(0, ½]`, with
+/// `ln_offset = −2 ln unscale`: the scaled `ps` keeps far-tail
+/// probabilities (down to `Φ(−37.7)`) normal `f32` numbers.
+///
+/// Two rational approximations, one selected per lane: for `p ≥ switch`
+/// ([`QUANTILE_P_LOW`] or [`QUANTILE_P_TAIL_ONLY`], a per-distribution
+/// choice), `q A(r)/B(r)` with `q = p − ½`, `r = 0.2283 − q²` (see
+/// [`QUANTILE_A`]); below, P. J. Acklam's tail `C(s)/D(s)` with
+/// `s = √(−2 ln p)`, the logarithm being [`neg2_ln`]. A branch skips
+/// whichever one no lane needs: the lanes' values do not depend on it.
+///
+/// Error against `Φ⁻¹` of the same `f32` input, evaluated in `f64`: at most
+/// 3.5e-7 relative over a dense grid down to 1e-300, with either switch
+/// (test `quantile_accuracy`; the figures are on
+/// [`TruncatedNormal`](crate::distributions::TruncatedNormal)).
+#[inline(always)]
+pub(crate) fn lower_quantile<S: Simd>(
+    s: S,
+    ps: S::F,
+    unscale: f32,
+    ln_offset: f32,
+    switch: f32,
+) -> S::F {
+    let p = s.mul(ps, s.splat(unscale));
+    let in_tail = s.lt(p, s.splat(switch));
+    let all_ones = s.splat_i(-1);
+    if !s.any(in_tail) {
+        quantile_central(s, p)
+    } else if !s.any(s.xor(in_tail, all_ones)) {
+        quantile_tail(s, ps, ln_offset)
+    } else {
+        s.blend(
+            in_tail,
+            quantile_tail(s, ps, ln_offset),
+            quantile_central(s, p),
+        )
+    }
+}
+
+/// `q A(r)/B(r)`: the central branch of [`lower_quantile`].
+#[inline(always)]
+fn quantile_central<S: Simd>(s: S, p: S::F) -> S::F {
+    let q = s.sub(p, s.splat(0.5));
+    // r = R0 − q² = (R0 − ¼) + p(1 − p): near the edge of the region,
+    // `p − ½` has lost the low bits of a small `p`, but `1 − p` has an error
+    // only relative to itself, so `r` keeps them (`q` itself is only a
+    // factor, where its relative error of 3e-8 is harmless).
+    let r = s.fma(p, s.sub(s.splat(1.0), p), s.splat(QUANTILE_R0 - 0.25));
+    let r2 = s.mul(r, r);
+    s.div(
+        s.mul(q, poly(s, &QUANTILE_A, r, r2)),
+        poly(s, &QUANTILE_B, r, r2),
+    )
+}
+
+/// `C(s)/D(s)`, `s = √(−2 ln p)`: the tail branch of [`lower_quantile`].
+#[inline(always)]
+fn quantile_tail<S: Simd>(s: S, ps: S::F, ln_offset: f32) -> S::F {
+    let l = s.add(neg2_ln(s, ps, 0), s.splat(ln_offset));
+    let r = s.sqrt(l);
+    let r2 = s.mul(r, r);
+    s.div(poly(s, &QUANTILE_C, r, r2), poly(s, &QUANTILE_D, r, r2))
 }
 
 /// `R(t)` of `ln(1 + t) = t + t² R(t)` on `[−⅓, ⅓)` (f32 bits, `R(0)` first;
@@ -549,6 +851,77 @@ mod tests {
             "the extreme word pair reaches the largest radius"
         );
         assert!((max_z as f64) <= crate::distributions::NORMAL_MAX_ABS_Z);
+    }
+
+    /// `Φ⁻¹(t)` in `f64`: Newton's method on `Φ(z) = Q(−z)` from `z0`.
+    fn reference_quantile(t: f64, z0: f64) -> f64 {
+        use crate::distributions::normal_q;
+        let mut z = z0;
+        for _ in 0..6 {
+            let density = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            z -= (normal_q(-z) - t) / density;
+        }
+        z
+    }
+
+    /// The quantile approximation against `f64` over a dense grid: every
+    /// 997th `f32` in `[2⁻³³, ½]` unscaled, then scaled probabilities
+    /// `ps · 2⁻ᵏ` (the far tails of one-sided windows) down to 1e-300.
+    #[test]
+    fn quantile_accuracy() {
+        let stride = if cfg!(debug_assertions) { 100_003 } else { 997 };
+        let (mut worst_rel, mut worst_abs6, mut count) = (0.0f64, 0.0f64, 0u64);
+        let mut worst_at = (0.0f32, 0);
+        let runs = [0, 1, 7, 30, 100, 300, 600, 900, 960]
+            .map(|k| (k, QUANTILE_P_LOW))
+            .into_iter()
+            .chain([(0, QUANTILE_P_TAIL_ONLY), (4, QUANTILE_P_TAIL_ONLY)]);
+        for (k, switch) in runs {
+            let unscale = 2f64.powi(-k);
+            let ln_offset = (2.0 * k as f64 * std::f64::consts::LN_2) as f32;
+            let lo = (1.0f32 / 8_589_934_592.0).to_bits(); // 2^-33
+            let hi = if k == 0 { 0.5f32 } else { 1.0 }.to_bits();
+            let mut bits = lo;
+            while bits <= hi {
+                let ps = f32::from_bits(bits);
+                let t = ps as f64 * unscale;
+                bits += stride;
+                if !(1e-300..=0.5).contains(&t) {
+                    continue;
+                }
+                let got = lower_quantile(Scalar, [ps; 8], unscale as f32, ln_offset, switch)[0];
+                assert!(got <= 0.0 && got.is_finite(), "Φ⁻¹({t:e}) = {got}");
+                let want = reference_quantile(t, got as f64);
+                let abs = (got as f64 - want).abs();
+                let rel = abs / want.abs().max(1e-30);
+                if want.abs() > 1e-3 && rel > worst_rel {
+                    worst_rel = rel;
+                    worst_at = (ps, k);
+                }
+                if want.abs() <= 6.0 {
+                    worst_abs6 = worst_abs6.max(abs);
+                }
+                count += 1;
+            }
+        }
+        eprintln!(
+            "quantile: {count} points, worst relative error {worst_rel:e} at ps {:e} k {}, \
+             worst absolute error for |z| <= 6: {worst_abs6:e}",
+            worst_at.0, worst_at.1
+        );
+        assert!(
+            worst_rel <= 3.5e-7,
+            "quantile: relative error {worst_rel:e}"
+        );
+        assert!(
+            worst_abs6 <= 2e-6,
+            "quantile: absolute error {worst_abs6:e}"
+        );
+        // The median.
+        assert_eq!(
+            lower_quantile(Scalar, [0.5; 8], 1.0, 0.0, QUANTILE_P_LOW)[0],
+            0.0
+        );
     }
 
     #[test]

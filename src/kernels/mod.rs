@@ -16,7 +16,8 @@
 //! the number of threads (see [`crate::rng`]).
 //!
 //! # What the kernels compute
-//! See [`crate::distributions`] for the samplers (uniform, normal) and
+//! See [`crate::distributions`] for the samplers (uniform, normal, truncated
+//! normal) and
 //! [`Kernels::threshold_mask`] / [`Kernels::fill_constant`] for the rest.
 
 use std::mem::MaybeUninit;
@@ -275,7 +276,7 @@ mod tests {
     use rand_xoshiro::rand_core::{Rng, SeedableRng};
 
     use super::*;
-    use crate::distributions::{Distribution, Normal, Uniform};
+    use crate::distributions::{Distribution, Normal, TruncatedNormal, Uniform, normal_q};
     use crate::rng::STEP;
 
     /// The 32-bit word behind slot `slot` of step `step` of `block`, straight
@@ -365,6 +366,161 @@ mod tests {
                 "element {i}: {} vs {want}",
                 out[i]
             );
+        }
+    }
+
+    #[test]
+    fn trunc_normal_follows_the_documented_layout() {
+        // Element i: word i of its step (as uniform); bit 0 picks the half,
+        // v = float((w >> 1) | 1) · 2⁻³¹; p = Φ(a) + v·W/2 or Φ(b) − v·W/2.
+        let stream = Stream::from_key(555);
+        let (a, b) = (-1.5f64, 2.5f64);
+        let mut out = vec![0.0; 3 * BLOCK + 100];
+        TruncatedNormal::new(0.0, 1.0, a, b).unwrap().fill_with(
+            Kernels::active(),
+            stream,
+            0,
+            &mut out,
+        );
+        let (pa, pb) = (normal_q(-a), normal_q(-b));
+        for i in PROBES {
+            let (block, within) = ((i / BLOCK) as u64, i % BLOCK);
+            let w = word(stream, block, within / STEP, within % STEP);
+            let v = ((w >> 1) | 1) as f32 as f64 / 2f64.powi(31);
+            let p = if w & 1 == 0 {
+                pa + v * (pb - pa) / 2.0
+            } else {
+                pb - v * (pb - pa) / 2.0
+            };
+            // Φ⁻¹(p) by Newton's method from the kernel's value.
+            let mut z = out[i] as f64;
+            for _ in 0..5 {
+                let density = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
+                z -= (normal_q(-z) - p) / density;
+            }
+            assert!(
+                (out[i] as f64 - z).abs() < 2e-6,
+                "element {i}: {} vs {z}",
+                out[i]
+            );
+        }
+    }
+
+    /// All words of block 0 of `stream`, in element order.
+    fn block_words(stream: Stream) -> Vec<u32> {
+        let mut rngs: Vec<Xoshiro256PlusPlus> = (0..8)
+            .map(|lane| {
+                let mut seed = [0u8; 32];
+                for (bytes, w) in seed.chunks_exact_mut(8).zip(stream.lane_state(0, lane)) {
+                    bytes.copy_from_slice(&w.to_le_bytes());
+                }
+                Xoshiro256PlusPlus::from_seed(seed)
+            })
+            .collect();
+        let mut words = Vec::with_capacity(BLOCK);
+        for _ in 0..BLOCK / STEP {
+            for rng in &mut rngs {
+                let x = rng.next_u64();
+                words.extend([x as u32, (x >> 32) as u32]);
+            }
+        }
+        words
+    }
+
+    /// The whole truncated-normal transform against the same formula in
+    /// `f64` (tail probabilities from each half's end, `Φ⁻¹` by Newton's
+    /// method), over 2¹⁸ elements per window (2¹⁴ in debug builds): the
+    /// error in units of `std`, and in ulps of the output (of `std` for
+    /// outputs closer to 0).
+    #[test]
+    fn trunc_normal_accuracy() {
+        let windows: [(f64, f64, f64, f64); 8] = [
+            (0.0, 1.0, -2.0, 2.0),
+            (0.0, 1.0, -1.0, 3.0),
+            (0.0, 1.0, 2.0, 3.0),
+            (0.0, 1.0, 5.0, 6.0),
+            (0.0, 1.0, -31.0, -30.0),
+            (0.5, 1e-3, -2.0, 2.0),
+            (0.0, 1.0, 1.0, 1.001),
+            (0.0, 1.0, 5.0, 5.01),
+        ];
+        let inverse = |t: f64, upper: bool, z0: f64| {
+            // z with Q(z) = t (upper) or Φ(z) = t.
+            let mut z = if upper { -z0 } else { z0 };
+            for _ in 0..8 {
+                let density = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
+                z -= (normal_q(-z) - t) / density;
+            }
+            if upper { -z } else { z }
+        };
+        for (mean, std, a, b) in windows {
+            let d = TruncatedNormal::new(mean, std, a, b).unwrap();
+            let (m, s) = (d.mean() as f64, d.std() as f64);
+            let (alpha, beta) = ((a - m) / s, (b - m) / s);
+            let (pa, qa, pb, qb) = (
+                normal_q(-alpha),
+                normal_q(alpha),
+                normal_q(-beta),
+                normal_q(beta),
+            );
+            let (mut worst_std, mut worst_ulp) = (0.0f64, 0.0f64);
+            let keys = if cfg!(debug_assertions) { 1 } else { 16u64 };
+            for key in 0..keys {
+                let stream = Stream::from_key(key);
+                let mut out = vec![0.0; BLOCK];
+                d.fill_with(Kernels::scalar(), stream, 0, &mut out);
+                for (&x, w) in out.iter().zip(block_words(stream)) {
+                    let v = ((w >> 1) | 1) as f32 as f64 / 2f64.powi(31);
+                    // p and 1 − p from the half's own end.
+                    let (p, q) = if alpha >= 0.0 {
+                        let half = (qa - qb) / 2.0;
+                        (
+                            1.0,
+                            if w & 1 == 0 {
+                                qa - v * half
+                            } else {
+                                qb + v * half
+                            },
+                        )
+                    } else if beta <= 0.0 {
+                        // Mirrored onto the upper tail: half 0 is at b.
+                        let half = (pb - pa) / 2.0;
+                        (
+                            if w & 1 == 0 {
+                                pb - v * half
+                            } else {
+                                pa + v * half
+                            },
+                            1.0,
+                        )
+                    } else {
+                        let half = (1.0 - pa - qb) / 2.0;
+                        if w & 1 == 0 {
+                            (pa + v * half, qa - v * half)
+                        } else {
+                            (pb - v * half, qb + v * half)
+                        }
+                    };
+                    let z0 = (x as f64 - m) / s;
+                    let z = if q < p {
+                        inverse(q, true, z0)
+                    } else {
+                        inverse(p, false, z0)
+                    };
+                    let want = (m + s * z).clamp(a, b);
+                    let err = (x as f64 - want).abs();
+                    // Ulps of the output, or of `std` for outputs near 0.
+                    let scale = (want.abs().max(s)) as f32;
+                    let ulp = scale.next_up() as f64 - scale as f64;
+                    worst_std = worst_std.max(err / s);
+                    worst_ulp = worst_ulp.max(err / ulp);
+                }
+            }
+            eprintln!(
+                "trunc_normal(mean {mean}, std {std}, [{a}, {b}]): worst error {worst_std:.2e} std, \
+                 {worst_ulp:.1} ulp of the output"
+            );
+            assert!(worst_ulp <= 8.0, "{d:?}: {worst_ulp} ulp");
         }
     }
 }

@@ -73,6 +73,15 @@ impl Simd for Scalar {
         zip(a, b, |x, y| if x < y { x } else { y })
     }
     #[inline(always)]
+    fn max(self, a: F, b: F) -> F {
+        // `maxps` semantics: the second operand unless `a > b`.
+        zip(a, b, |x, y| if x > y { x } else { y })
+    }
+    #[inline(always)]
+    fn div(self, a: F, b: F) -> F {
+        zip(a, b, |x, y| x / y)
+    }
+    #[inline(always)]
     fn sqrt(self, a: F) -> F {
         map(a, f32::sqrt)
     }
@@ -127,6 +136,14 @@ impl Simd for Scalar {
     #[inline(always)]
     fn sra<const N: i32>(self, a: I) -> I {
         a.map(|x| ((x as i32) >> N) as u32)
+    }
+    #[inline(always)]
+    fn any(self, mask: I) -> bool {
+        mask.iter().any(|&x| x >> 31 != 0)
+    }
+    #[inline(always)]
+    fn blend(self, mask: I, a: F, b: F) -> F {
+        std::array::from_fn(|i| if mask[i] >> 31 != 0 { a[i] } else { b[i] })
     }
 }
 

@@ -8,7 +8,8 @@
 //!
 //! Every operation here is exact or correctly rounded (IEEE add, sub, mul,
 //! fused multiply-add, sqrt, min/max, conversions with round-to-nearest-even,
-//! integer and bit operations), so a kernel gives the same bits on every
+//! integer and bit operations; division where a kernel needs it), so a
+//! kernel gives the same bits on every
 //! backend. No approximate reciprocals.
 
 use std::mem::MaybeUninit;
@@ -40,6 +41,10 @@ pub(crate) trait Simd: Copy {
     fn fma(self, a: Self::F, b: Self::F, c: Self::F) -> Self::F;
     /// `min(a, b)`; `b` when either is NaN (as `minps`).
     fn min(self, a: Self::F, b: Self::F) -> Self::F;
+    /// `max(a, b)`; `b` when either is NaN (as `maxps`).
+    fn max(self, a: Self::F, b: Self::F) -> Self::F;
+    /// `a / b`, correctly rounded.
+    fn div(self, a: Self::F, b: Self::F) -> Self::F;
     /// Correctly rounded square root.
     fn sqrt(self, a: Self::F) -> Self::F;
     /// Converts signed 32-bit integers to `f32`, rounding to nearest even.
@@ -68,6 +73,13 @@ pub(crate) trait Simd: Copy {
     fn lt(self, a: Self::F, b: Self::F) -> Self::I;
     /// Arithmetic right shift of each 32-bit lane.
     fn sra<const N: i32>(self, a: Self::I) -> Self::I;
+    /// Whether the sign bit of any 32-bit lane is set (for masks from
+    /// [`lt`](Self::lt): whether any lane is true). Kernels use it only to
+    /// skip work whose result no lane selects, never to change a value.
+    fn any(self, mask: Self::I) -> bool;
+    /// Lanes of `a` where the sign bit of `mask` is set, of `b` elsewhere
+    /// (as `blendvps`).
+    fn blend(self, mask: Self::I, a: Self::F, b: Self::F) -> Self::F;
 }
 
 /// An instruction set: eight-lane [`Simd`] plus the generators, loads and
@@ -151,6 +163,17 @@ impl<S: Simd> Simd for X2<S> {
     fn sra<const N: i32>(self, a: Self::I) -> Self::I {
         [self.0.sra::<N>(a[0]), self.0.sra::<N>(a[1])]
     }
+    #[inline(always)]
+    fn any(self, mask: Self::I) -> bool {
+        self.0.any(self.0.or(mask[0], mask[1]))
+    }
+    #[inline(always)]
+    fn blend(self, mask: Self::I, a: Self::F, b: Self::F) -> Self::F {
+        [
+            self.0.blend(mask[0], a[0], b[0]),
+            self.0.blend(mask[1], a[1], b[1]),
+        ]
+    }
     x2_unary! {
         sqrt(a: F) -> F;
         i_to_f(a: I) -> F;
@@ -162,6 +185,8 @@ impl<S: Simd> Simd for X2<S> {
         sub(a: F, b: F) -> F;
         mul(a: F, b: F) -> F;
         min(a: F, b: F) -> F;
+        max(a: F, b: F) -> F;
+        div(a: F, b: F) -> F;
         and(a: I, b: I) -> I;
         or(a: I, b: I) -> I;
         xor(a: I, b: I) -> I;
