@@ -921,6 +921,22 @@ impl Init {
         out: &mut [f32],
         stream: Stream,
     ) -> Result<()> {
+        self.fill_shard_with(Kernels::active(), full_shape, offset, out, stream)
+    }
+
+    /// [`fill_shard`](Self::fill_shard) with the given kernels (for example
+    /// [`Kernels::scalar`], to check that both instruction sets agree).
+    ///
+    /// # Errors
+    /// As [`fill_shard`](Self::fill_shard).
+    pub fn fill_shard_with(
+        &self,
+        kernels: Kernels,
+        full_shape: &[usize],
+        offset: u64,
+        out: &mut [f32],
+        stream: Stream,
+    ) -> Result<()> {
         self.check_parameters()?;
         if let Some(init) = self.whole_tensor_name() {
             return Err(Error::NotShardable { init });
@@ -937,8 +953,7 @@ impl Init {
         if numel == 0 {
             return Ok(());
         }
-        self.plan(full_shape)?
-            .fill(Kernels::active(), stream, offset, out);
+        self.plan(full_shape)?.fill(kernels, stream, offset, out);
         Ok(())
     }
 }
