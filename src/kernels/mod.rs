@@ -10,7 +10,7 @@
 //!
 //! # Parallelism
 //! Fills run on rayon's current thread pool over fixed blocks of
-//! [`BLOCK`](crate::rng::BLOCK) elements. Outputs of at most
+//! [`BLOCK`] elements. Outputs of at most
 //! [`INLINE_MAX`] elements run on the calling thread with no pool overhead.
 //! Because every block is seeded from its index, the output does not depend on
 //! the number of threads (see [`crate::rng`]).
