@@ -245,39 +245,50 @@ pub(crate) fn qr<T: Real>(mut a: Vec<T>, m: usize, n: usize) -> Qr<T> {
                 tp[p + i * BLOCK] = -tau[k + i] * s;
             }
         }
-        // 3. The trailing columns: A2 ← A2 − V (Tᵀ (Vᵀ A2)).
+        // 3. The trailing columns: A2 ← (I − V T Vᵀ)ᵀ A2 = A2 − V (Tᵀ (Vᵀ A2)).
         let nc = n - k - b;
         if nc > 0 {
-            let off = k + (k + b) * m;
-            w.clear();
-            w.resize(b * nc, T::ZERO);
-            w2.clear();
-            w2.resize(b * nc, T::ZERO);
-            mm(
-                T::ONE,
-                vm.t(),
-                cm(&a[off..], rows, nc, m),
-                T::ZERO,
-                cm_mut(&mut w, b, nc, b),
-            );
             let tm = cm(&*tp, b, b, BLOCK);
-            mm(
-                T::ONE,
-                tm.t(),
-                cm(&w, b, nc, b),
-                T::ZERO,
-                cm_mut(&mut w2, b, nc, b),
-            );
-            mm(
-                -T::ONE,
-                vm,
-                cm(&w2, b, nc, b),
-                T::ONE,
-                cm_mut(&mut a[off..], rows, nc, m),
-            );
+            let off = k + (k + b) * m;
+            apply_block_reflector(vm, tm.t(), &mut a[off..], nc, m, &mut w, &mut w2);
         }
     }
     Qr { m, n, a, tau, t }
+}
+
+/// `C ← C − V (T (Vᵀ C))` for the `rows × nc` column-major `C` at the start
+/// of `c` (leading dimension `ld`), where `V` is `rows × b` and `T` is
+/// `b × b` (pass `T` or its transpose): applies a block of reflectors
+/// `I − V T Vᵀ` (or its transpose) by three GEMMs. `w` and `w2` are scratch.
+fn apply_block_reflector<T: Real>(
+    v: MatRef<'_, T>,
+    t: MatRef<'_, T>,
+    c: &mut [T],
+    nc: usize,
+    ld: usize,
+    w: &mut Vec<T>,
+    w2: &mut Vec<T>,
+) {
+    let (rows, b) = (v.rows(), v.cols());
+    w.clear();
+    w.resize(b * nc, T::ZERO);
+    w2.clear();
+    w2.resize(b * nc, T::ZERO);
+    mm(
+        T::ONE,
+        v.t(),
+        cm(c, rows, nc, ld),
+        T::ZERO,
+        cm_mut(w, b, nc, b),
+    );
+    mm(T::ONE, t, cm(w, b, nc, b), T::ZERO, cm_mut(w2, b, nc, b));
+    mm(
+        -T::ONE,
+        v,
+        cm(w2, b, nc, b),
+        T::ONE,
+        cm_mut(c, rows, nc, ld),
+    );
 }
 
 /// Makes `x` (a column from the diagonal down) into a reflector: on return
@@ -340,33 +351,9 @@ impl<T: Real> Qr<T> {
             explicit_v(&self.a, m, k, b, &mut v);
             let vm = cm(&v, rows, b, rows);
             let tm = cm(&self.t[(k / BLOCK) * BLOCK * BLOCK..], b, b, BLOCK);
-            let off = k + k * m;
-            w.clear();
-            w.resize(b * nc, T::ZERO);
-            w2.clear();
-            w2.resize(b * nc, T::ZERO);
             // Q2 ← (I − V T Vᵀ) Q2 = Q2 − V (T (Vᵀ Q2)).
-            mm(
-                T::ONE,
-                vm.t(),
-                cm(&q[off..], rows, nc, m),
-                T::ZERO,
-                cm_mut(&mut w, b, nc, b),
-            );
-            mm(
-                T::ONE,
-                tm,
-                cm(&w, b, nc, b),
-                T::ZERO,
-                cm_mut(&mut w2, b, nc, b),
-            );
-            mm(
-                -T::ONE,
-                vm,
-                cm(&w2, b, nc, b),
-                T::ONE,
-                cm_mut(&mut q[off..], rows, nc, m),
-            );
+            let off = k + k * m;
+            apply_block_reflector(vm, tm, &mut q[off..], nc, m, &mut w, &mut w2);
         }
         q
     }
