@@ -600,50 +600,7 @@ pub(crate) fn normal_q(x: f64) -> f64 {
     if x < -38.5 {
         return 1.0;
     }
-    0.5 * erfc(x / std::f64::consts::SQRT_2)
-}
-
-/// `erfc(x)` to about 1e-15 relative: the Taylor series of `erf` for
-/// `|x| < 2`, a continued fraction (Lentz) beyond.
-fn erfc(x: f64) -> f64 {
-    if x < 0.0 {
-        return 2.0 - erfc(-x);
-    }
-    if x < 2.0 {
-        // erf(x) = 2/√π Σ (−1)^n x^(2n+1) / (n! (2n+1))
-        let mut term = x;
-        let mut sum = x;
-        let x2 = x * x;
-        for n in 1..200 {
-            term *= -x2 / n as f64;
-            let add = term / (2 * n + 1) as f64;
-            sum += add;
-            if add.abs() < 1e-17 * sum.abs() {
-                break;
-            }
-        }
-        1.0 - sum * 2.0 / std::f64::consts::PI.sqrt()
-    } else {
-        // erfc(x) = exp(−x²)/√π · 1/(x + ½/(x + 1/(x + 3/2/(x + …))))
-        let tiny = 1e-300;
-        let mut f = x;
-        let mut c = x;
-        let mut d = 0.0;
-        for n in 1..500 {
-            let a = n as f64 / 2.0;
-            d = x + a * d;
-            d = if d.abs() < tiny { tiny } else { d };
-            c = x + a / c;
-            c = if c.abs() < tiny { tiny } else { c };
-            d = 1.0 / d;
-            let delta = c * d;
-            f *= delta;
-            if (delta - 1.0).abs() < 1e-16 {
-                break;
-            }
-        }
-        (-x * x).exp() / std::f64::consts::PI.sqrt() / f
-    }
+    0.5 * crate::special::erfc(x / std::f64::consts::SQRT_2)
 }
 
 #[cfg(test)]

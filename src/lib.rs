@@ -45,6 +45,7 @@ pub mod kernels;
 mod linalg;
 pub mod nn;
 pub mod rng;
+mod special;
 mod tensor;
 
 pub use error::{Error, ModuleNameProblem, Result};
