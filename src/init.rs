@@ -498,13 +498,7 @@ const SPARSE_COLUMNS_PER_TASK: usize = 64;
 /// call whose stream is `stream`: the xoshiro256++ that lane 0 of block `col`
 /// of `stream.substream(1)` starts from (see [`crate::rng`]).
 fn sparse_column_rng(stream: Stream, col: usize) -> rand_xoshiro::Xoshiro256PlusPlus {
-    use rand_xoshiro::rand_core::SeedableRng;
-    let state = stream.substream(1).lane_state(col as u64, 0);
-    let mut seed = [0u8; 32];
-    for (bytes, word) in seed.chunks_exact_mut(8).zip(state) {
-        bytes.copy_from_slice(&word.to_le_bytes());
-    }
-    rand_xoshiro::Xoshiro256PlusPlus::from_seed(seed)
+    stream.substream(1).lane_rng(col as u64, 0)
 }
 
 /// A uniform integer in `0..n` (`n >= 1`), unbiased: Lemire's multiply-shift

@@ -30,6 +30,8 @@
 //! kernels run the same eight generators in two 256-bit registers and are
 //! tested to give the same bits.
 
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rand_xoshiro::rand_core::SeedableRng;
 use std::sync::Mutex;
 
 /// Elements per block: the unit of parallel work and of reseeding.
@@ -206,10 +208,26 @@ impl Stream {
         })
     }
 
+    /// The `xoshiro256++` generator of `lane` of `block` (`rand_xoshiro`'s,
+    /// seeded with [`lane_state`](Self::lane_state)).
+    pub(crate) fn lane_rng(self, block: u64, lane: usize) -> Xoshiro256PlusPlus {
+        xoshiro_from_state(self.lane_state(block, lane))
+    }
+
     /// The states of all lanes of `block`.
     pub(crate) fn block_states(self, block: u64) -> [[u64; 4]; LANES] {
         std::array::from_fn(|lane| self.lane_state(block, lane))
     }
+}
+
+/// `rand_xoshiro`'s `xoshiro256++` with exactly `state` (little-endian seed
+/// bytes), the generator the scalar kernels and the tests use lane by lane.
+pub(crate) fn xoshiro_from_state(state: [u64; 4]) -> Xoshiro256PlusPlus {
+    let mut seed = [0u8; 32];
+    for (bytes, word) in seed.chunks_exact_mut(8).zip(state) {
+        bytes.copy_from_slice(&word.to_le_bytes());
+    }
+    Xoshiro256PlusPlus::from_seed(seed)
 }
 
 #[cfg(test)]

@@ -273,7 +273,7 @@ pub(crate) fn par_chunks<T: Send>(data: &mut [T], f: impl Fn(&mut [T]) + Sync) {
 #[cfg(test)]
 mod tests {
     use rand_xoshiro::Xoshiro256PlusPlus;
-    use rand_xoshiro::rand_core::{Rng, SeedableRng};
+    use rand_xoshiro::rand_core::Rng;
 
     use super::*;
     use crate::distributions::{Distribution, Normal, TruncatedNormal, Uniform, normal_q};
@@ -282,12 +282,7 @@ mod tests {
     /// The 32-bit word behind slot `slot` of step `step` of `block`, straight
     /// from `rand_xoshiro`: lane `slot / 2`, low half first.
     fn word(stream: Stream, block: u64, step: usize, slot: usize) -> u32 {
-        let state = stream.lane_state(block, slot / 2);
-        let mut seed = [0u8; 32];
-        for (bytes, w) in seed.chunks_exact_mut(8).zip(state) {
-            bytes.copy_from_slice(&w.to_le_bytes());
-        }
-        let mut rng = Xoshiro256PlusPlus::from_seed(seed);
+        let mut rng = stream.lane_rng(block, slot / 2);
         let mut x = 0;
         for _ in 0..=step {
             x = rng.next_u64();
@@ -408,15 +403,8 @@ mod tests {
 
     /// All words of block 0 of `stream`, in element order.
     fn block_words(stream: Stream) -> Vec<u32> {
-        let mut rngs: Vec<Xoshiro256PlusPlus> = (0..8)
-            .map(|lane| {
-                let mut seed = [0u8; 32];
-                for (bytes, w) in seed.chunks_exact_mut(8).zip(stream.lane_state(0, lane)) {
-                    bytes.copy_from_slice(&w.to_le_bytes());
-                }
-                Xoshiro256PlusPlus::from_seed(seed)
-            })
-            .collect();
+        let mut rngs: Vec<Xoshiro256PlusPlus> =
+            (0..8).map(|lane| stream.lane_rng(0, lane)).collect();
         let mut words = Vec::with_capacity(BLOCK);
         for _ in 0..BLOCK / STEP {
             for rng in &mut rngs {

@@ -8,7 +8,7 @@
 use std::mem::MaybeUninit;
 
 use rand_xoshiro::Xoshiro256PlusPlus;
-use rand_xoshiro::rand_core::{Rng, SeedableRng};
+use rand_xoshiro::rand_core::Rng;
 
 use super::vector::{Backend, Simd, WIDTH};
 
@@ -152,13 +152,7 @@ impl Backend for Scalar {
 
     #[inline(always)]
     fn rng_new(self, states: &[[u64; 4]; 8]) -> Self::Rng {
-        states.map(|s| {
-            let mut seed = [0u8; 32];
-            for (bytes, word) in seed.chunks_exact_mut(8).zip(s) {
-                bytes.copy_from_slice(&word.to_le_bytes());
-            }
-            Xoshiro256PlusPlus::from_seed(seed)
-        })
+        states.map(crate::rng::xoshiro_from_state)
     }
 
     #[inline(always)]
