@@ -1,6 +1,6 @@
 //! Activation functions as modules.
 
-use super::Module;
+use super::{Module, check_grad_shape};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
@@ -60,7 +60,7 @@ impl Module for ReLU {
         let y = self.outputs.pop().ok_or(Error::BackwardBeforeForward {
             module: "ReLU".to_string(),
         })?;
-        check_grad_shape("grad_output of ReLU", y.shape(), grad_output)?;
+        check_grad_shape("grad_output of ReLU", y.shape(), grad_output.shape())?;
         let mut dx = grad_output.clone();
         for (d, &y) in dx.as_mut_slice().iter_mut().zip(y.as_slice()) {
             if y.is_nan() || y <= 0.0 {
@@ -79,18 +79,5 @@ impl Module for ReLU {
 
     fn is_training(&self) -> bool {
         self.training
-    }
-}
-
-/// [`Error::GradShape`] unless `grad` has `shape`.
-pub(crate) fn check_grad_shape(what: &str, shape: &[usize], grad: &Tensor) -> Result<()> {
-    if grad.shape() == shape {
-        Ok(())
-    } else {
-        Err(Error::GradShape {
-            what: what.to_string(),
-            expected: shape.to_vec(),
-            found: grad.shape().to_vec(),
-        })
     }
 }

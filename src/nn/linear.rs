@@ -214,7 +214,7 @@ impl Module for Linear {
         };
         let mut y_shape = x.shape().to_vec();
         *y_shape.last_mut().expect("a Linear input is at least 1-D") = out_f;
-        check_grad_shape("grad_output of Linear", &y_shape, grad_output)?;
+        check_grad_shape("grad_output of Linear", &y_shape, grad_output.shape())?;
         let rows: usize = x.shape()[..x.dim() - 1].iter().product();
         let dy = MatRef::row_major(grad_output.as_slice(), rows, out_f)?;
         let xm = MatRef::row_major(x.as_slice(), rows, in_f)?;

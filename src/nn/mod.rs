@@ -41,10 +41,10 @@ mod parameter;
 mod sequential;
 
 pub use activation::ReLU;
-pub(crate) use activation::check_grad_shape;
 pub use linear::Linear;
 pub use loss::MSELoss;
 pub use optim::{SGD, SgdOptions};
+pub(crate) use parameter::check_grad_shape;
 pub use parameter::{Buffer, DataMut, DataRef, Parameter};
 pub use sequential::Sequential;
 

@@ -182,10 +182,8 @@ impl Parameter {
     /// [`Error::GradShape`] if the gradient's shape is not the data's.
     pub fn set_grad(&self, grad: Option<Tensor>) -> Result<()> {
         let mut slot = self.0.write();
-        if let (Some(g), Some(d)) = (&grad, &slot.data)
-            && g.shape() != d.shape()
-        {
-            return Err(grad_shape_error(d, g));
+        if let (Some(g), Some(d)) = (&grad, &slot.data) {
+            check_grad_shape(PARAMETER_GRAD, d.shape(), g.shape())?;
         }
         slot.grad = grad;
         Ok(())
@@ -223,13 +221,7 @@ impl Parameter {
         let Some(data) = data else {
             return Err(Error::UninitializedParameter);
         };
-        if data.shape() != shape {
-            return Err(Error::GradShape {
-                what: "gradient of a parameter".to_string(),
-                expected: data.shape().to_vec(),
-                found: shape.to_vec(),
-            });
-        }
+        check_grad_shape(PARAMETER_GRAD, data.shape(), shape)?;
         f(grad)
     }
 
@@ -260,11 +252,19 @@ impl Parameter {
     }
 }
 
-fn grad_shape_error(data: &Tensor, grad: &Tensor) -> Error {
-    Error::GradShape {
-        what: "gradient of a parameter".to_string(),
-        expected: data.shape().to_vec(),
-        found: grad.shape().to_vec(),
+/// What [`Error::GradShape`] calls a parameter's gradient.
+const PARAMETER_GRAD: &str = "gradient of a parameter";
+
+/// [`Error::GradShape`] naming `what` unless `found == expected`.
+pub(crate) fn check_grad_shape(what: &str, expected: &[usize], found: &[usize]) -> Result<()> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(Error::GradShape {
+            what: what.to_string(),
+            expected: expected.to_vec(),
+            found: found.to_vec(),
+        })
     }
 }
 
