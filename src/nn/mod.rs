@@ -361,8 +361,7 @@ pub trait Module: AsModule + Send + Sync + 'static {
     /// `zero_grad(set_to_none=True)`).
     fn zero_grad(&self) {
         for p in self.parameters() {
-            // Setting `None` cannot fail.
-            let _ = p.set_grad(None);
+            p.clear_grad();
         }
     }
 }

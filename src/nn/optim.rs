@@ -204,8 +204,7 @@ impl SGD {
     /// Clears every parameter's gradient (`set_to_none=True`).
     pub fn zero_grad(&self) {
         for p in &self.params {
-            // Setting `None` cannot fail.
-            let _ = p.set_grad(None);
+            p.clear_grad();
         }
     }
 }

@@ -189,6 +189,12 @@ impl Parameter {
         Ok(())
     }
 
+    /// Drops the gradient (`grad` becomes `None`, PyTorch's
+    /// `zero_grad(set_to_none=True)`).
+    pub fn clear_grad(&self) {
+        self.0.write().grad = None;
+    }
+
     /// Adds `grad` into the gradient (`None` becomes a copy of `grad`): the
     /// gradients of every use of a tied parameter are summed this way.
     ///

@@ -179,8 +179,12 @@ impl Module for Sequential {
 
     /// Backward through the children in reverse order.
     fn backward(&mut self, grad_output: &Tensor) -> Result<Tensor> {
-        let mut g = grad_output.clone();
-        for (_, m) in self.children.iter_mut().rev() {
+        let mut children = self.children.iter_mut().rev();
+        let Some((_, last)) = children.next() else {
+            return Ok(grad_output.clone());
+        };
+        let mut g = last.backward(grad_output)?;
+        for (_, m) in children {
             g = m.backward(&g)?;
         }
         Ok(g)
