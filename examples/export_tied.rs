@@ -8,21 +8,17 @@
 //! cargo run --release --example export_tied -- DIR
 //! ```
 
+#[path = "train_tied.rs"]
+#[allow(dead_code)]
+mod train_tied;
+
 use nninit::io::safetensors;
-use nninit::nn::{Linear, Module, ReLU, Sequential, StateDict};
+use nninit::nn::{Module, StateDict};
 use nninit::{Generator, Result, Tensor};
 
 fn export(dir: &std::path::Path) -> Result<()> {
     let mut g = Generator::new(7);
-    let shared = Linear::with_options(8, 8, true, Some(&mut g))?;
-    let mut net = Sequential::new()
-        .with(Linear::with_options(4, 8, true, Some(&mut g))?)
-        .with(ReLU::new())
-        .with(shared.clone())
-        .with(ReLU::new())
-        .with(shared)
-        .with(ReLU::new())
-        .with(Linear::with_options(8, 1, true, Some(&mut g))?);
+    let mut net = train_tied::shared_mlp(&mut g)?;
     let x = Tensor::randn(&[16, 4], Some(&mut g))?;
     let y = net.forward(&x)?;
     safetensors::save_module(&net, dir.join("tied.safetensors"))?;

@@ -5,6 +5,10 @@
 
 mod common;
 
+#[path = "../examples/train_tied.rs"]
+#[allow(dead_code)]
+mod train_tied;
+
 use std::collections::BTreeMap;
 
 use nninit::io::safetensors::{self, deserialize, deserialize_with_metadata, serialize};
@@ -220,16 +224,7 @@ fn reads_a_file_written_by_pytorch_save_model() {
     // `safetensors.torch.load_model` and wrote it back with `save_model`
     // (the README's Python example). The values are the export's, bit for bit.
     let sd = safetensors::load("tests/interop/from_torch.safetensors").unwrap();
-    let mut g = Generator::new(7);
-    let shared = Linear::with_options(8, 8, true, Some(&mut g)).unwrap();
-    let net = Sequential::new()
-        .with(Linear::with_options(4, 8, true, Some(&mut g)).unwrap())
-        .with(ReLU::new())
-        .with(shared.clone())
-        .with(ReLU::new())
-        .with(shared)
-        .with(ReLU::new())
-        .with(Linear::with_options(8, 1, true, Some(&mut g)).unwrap());
+    let net = train_tied::shared_mlp(&mut Generator::new(7)).unwrap();
     assert_eq!(sd.tied_to("4.weight"), Some("2.weight"));
     assert_bit_exact(&sd, &net.state_dict());
     assert!(sd == net.state_dict());
