@@ -242,6 +242,19 @@ pub enum Error {
         /// Upper bound.
         b: f64,
     },
+    /// A window PyTorch's `p <= 0.3` rejection sampler of `trunc_normal_`
+    /// cannot sample in `f32` (its acceptance test overflows, so PyTorch
+    /// would loop forever); torch-exact generators only.
+    TorchTruncNormalWindow {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation.
+        std: f64,
+        /// Lower bound.
+        a: f64,
+        /// Upper bound.
+        b: f64,
+    },
     // ---- nn ------------------------------------------------------------
     /// A matrix product whose inner dimensions differ (PyTorch's text).
     MatmulShape {
@@ -375,6 +388,18 @@ pub enum Error {
     IsaUnsupported {
         /// Name of the instruction set.
         isa: &'static str,
+    },
+    // ---- torch-exact generator --------------------------------------------
+    /// Bytes that are not a valid PyTorch CPU generator state.
+    RngState {
+        /// What is wrong (PyTorch's wording where it has one).
+        reason: String,
+    },
+    /// An operation that needs a torch-exact generator was given, or found
+    /// as the global generator, a counter-based one.
+    NotTorchGenerator {
+        /// The operation.
+        op: &'static str,
     },
 }
 
@@ -528,6 +553,15 @@ impl fmt::Display for Error {
                 fmt_g(*mean),
                 fmt_g(*std)
             ),
+            Error::TorchTruncNormalWindow { mean, std, a, b } => write!(
+                f,
+                "trunc_normal_ (torch-exact) cannot sample [a, b] = [{}, {}] with mean {} and std {}: \
+                 PyTorch's rejection test overflows float there and would never accept a value",
+                fmt_g(*a),
+                fmt_g(*b),
+                fmt_g(*mean),
+                fmt_g(*std)
+            ),
             // ---- nn ----
             // ---- io ----
             Error::MatmulShape { left, right } => write!(
@@ -657,6 +691,12 @@ impl fmt::Display for Error {
             Error::IsaUnsupported { isa } => {
                 write!(f, "the instruction set {isa} is not supported by this CPU")
             }
+            Error::RngState { reason } => f.write_str(reason),
+            Error::NotTorchGenerator { op } => write!(
+                f,
+                "{op} needs a torch-exact generator, but the generator is counter-based \
+                 (use nninit::torch::manual_seed or Generator::torch)"
+            ),
         }
     }
 }

@@ -10,6 +10,10 @@
 //!   state, element index, parameters)**: the same bits on any number of
 //!   threads, on the AVX2 and the scalar path, and for a shard of a tensor
 //!   versus the whole (see [`rng`] for the design).
+//! * [`torch`] and [`Generator::torch`]: PyTorch's own numbers. A torch-exact
+//!   generator reproduces PyTorch 2.15's CPU stream (MT19937 and its
+//!   transforms), so `torch.manual_seed(s)` followed by the same calls gives
+//!   the same tensors, bit for bit, and states move between Python and Rust.
 //! * [`distributions`]: validated uniform, normal and truncated normal
 //!   distributions.
 //! * [`init`]: `torch.nn.init`'s initializers, with PyTorch's names,
@@ -47,6 +51,7 @@ pub mod nn;
 pub mod rng;
 mod special;
 mod tensor;
+pub mod torch;
 
 pub use error::{Error, ModuleNameProblem, Result};
 pub use rng::{

@@ -17,8 +17,10 @@ use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
 use super::math::{self, Sampler, Stores};
+use super::torch;
 use super::vector::{Backend, Simd, WIDTH};
 use crate::rng::Stream;
+use crate::rng::mt19937::Mt19937;
 
 /// Proof that the CPU supports AVX2 and FMA.
 #[derive(Debug, Clone, Copy)]
@@ -131,6 +133,11 @@ impl Simd for Avx2 {
         unsafe { _mm256_cvtepi32_ps(a) }
     }
     #[inline(always)]
+    fn trunc_i(self, a: __m256) -> __m256i {
+        // SAFETY: `self: Avx2` proves AVX is available.
+        unsafe { _mm256_cvttps_epi32(a) }
+    }
+    #[inline(always)]
     fn bitcast_i(self, a: __m256) -> __m256i {
         // SAFETY: `self: Avx2` proves AVX2 and FMA are available.
         unsafe { _mm256_castps_si256(a) }
@@ -234,6 +241,16 @@ impl Backend for Avx2 {
     }
 
     #[inline(always)]
+    fn load_u32(self, src: &[u32; WIDTH]) -> __m256i {
+        // SAFETY: `self: Avx2` proves AVX is available; the array reference covers the 32 bytes accessed.
+        unsafe { _mm256_loadu_si256(src.as_ptr().cast::<__m256i>()) }
+    }
+    #[inline(always)]
+    fn store_u32(self, dst: &mut [u32; WIDTH], v: __m256i) {
+        // SAFETY: `self: Avx2` proves AVX is available; the array reference covers the 32 bytes accessed.
+        unsafe { _mm256_storeu_si256(dst.as_mut_ptr().cast::<__m256i>(), v) }
+    }
+    #[inline(always)]
     fn load(self, src: &[f32; WIDTH]) -> __m256 {
         // SAFETY: `self: Avx2` proves AVX is available; the array reference covers the 32 bytes accessed.
         unsafe { _mm256_loadu_ps(src.as_ptr()) }
@@ -279,6 +296,37 @@ pub(crate) fn fill<S: Sampler>(
 #[target_feature(enable = "avx2,fma")]
 pub(crate) fn threshold_mask(isa: Avx2, data: &mut [f32], threshold: f32) {
     math::threshold_mask(isa, data, threshold);
+}
+
+/// PyTorch's `uniform_` from `mt`, with AVX2 (see [`torch`]).
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn torch_uniform(
+    isa: Avx2,
+    mt: &mut Mt19937,
+    from: f32,
+    to: f32,
+    out: &mut [MaybeUninit<f32>],
+) {
+    torch::uniform_fill(isa, mt, from, to, out);
+}
+
+/// PyTorch's large-path `normal_` from `mt`, with AVX2.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn torch_normal(
+    isa: Avx2,
+    mt: &mut Mt19937,
+    mean: f32,
+    std: f32,
+    out: &mut [MaybeUninit<f32>],
+) {
+    torch::normal_fill(isa, mt, mean, std, out);
+}
+
+/// The next words of `mt`, with AVX2.
+#[cfg(test)]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn torch_words(isa: Avx2, mt: &mut Mt19937, out: &mut [u32]) {
+    torch::words(isa, mt, out);
 }
 
 /// Fills `out` with `value`, with AVX2.

@@ -566,6 +566,14 @@ pub(crate) fn as_uninit(s: &mut [f32]) -> &mut [MaybeUninit<f32>] {
     unsafe { &mut *(s as *mut [f32] as *mut [MaybeUninit<f32>]) }
 }
 
+/// Writes `0.0` to every slot of `out` and returns it as initialized.
+pub(crate) fn zeroed(out: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    out.fill(MaybeUninit::new(0.0));
+    // SAFETY: every slot was just written; `MaybeUninit<f32>` has the layout
+    // of `f32`.
+    unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) }
+}
+
 /// How the kernels write their output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stores {

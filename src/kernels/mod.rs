@@ -27,12 +27,14 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::rng::mt19937::Mt19937;
 use crate::rng::{BLOCK, Stream};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 pub(crate) mod math;
 mod scalar;
+pub(crate) mod torch;
 mod vector;
 
 use scalar::Scalar;
@@ -239,6 +241,54 @@ impl Kernels {
     }
 }
 
+impl Kernels {
+    /// PyTorch 2.15's `uniform_(from, to)` for `f32` on `out`, one word of
+    /// `mt` per element, serially (see [`torch`] for the transform).
+    pub(crate) fn torch_uniform(
+        self,
+        mt: &mut Mt19937,
+        from: f32,
+        to: f32,
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        match self.0 {
+            Backend::Scalar(s) => torch::uniform_fill(s, mt, from, to, out),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
+            Backend::Avx2(t) => unsafe { avx2::torch_uniform(t, mt, from, to, out) },
+        }
+    }
+
+    /// PyTorch 2.15's large-path `normal_(mean, std)` (`NormalFill16`, AVX2
+    /// kernel) on `out`, which must hold at least 16 elements.
+    pub(crate) fn torch_normal(
+        self,
+        mt: &mut Mt19937,
+        mean: f32,
+        std: f32,
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        assert!(out.len() >= 16, "the large normal path needs 16 elements");
+        match self.0 {
+            Backend::Scalar(s) => torch::normal_fill(s, mt, mean, std, out),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
+            Backend::Avx2(t) => unsafe { avx2::torch_normal(t, mt, mean, std, out) },
+        }
+    }
+
+    /// The next `out.len()` words of `mt` (vectorized twist and tempering).
+    #[cfg(test)]
+    pub(crate) fn torch_words(self, mt: &mut Mt19937, out: &mut [u32]) {
+        match self.0 {
+            Backend::Scalar(s) => torch::words(s, mt, out),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
+            Backend::Avx2(t) => unsafe { avx2::torch_words(t, mt, out) },
+        }
+    }
+}
+
 /// Runs `f(element offset, piece)` over `out`, cut at block boundaries of the
 /// virtual array that starts at element `offset`; in parallel on the current
 /// rayon pool when `out` is large, else inline.
@@ -278,6 +328,7 @@ mod tests {
     use super::*;
     use crate::distributions::{Distribution, Normal, TruncatedNormal, Uniform, normal_q};
     use crate::rng::STEP;
+    use crate::rng::mt19937::Mt19937;
 
     /// The 32-bit word behind slot `slot` of step `step` of `block`, straight
     /// from `rand_xoshiro`: lane `slot / 2`, low half first.
@@ -398,6 +449,79 @@ mod tests {
                 "element {i}: {} vs {z}",
                 out[i]
             );
+        }
+    }
+
+    /// Engines in assorted states: fresh, mid-stream, one draw before a
+    /// twist.
+    fn torch_engines() -> Vec<Mt19937> {
+        let mut v = Vec::new();
+        for (seed, draws) in [
+            (0u32, 0usize),
+            (42, 1),
+            (7, 100),
+            (9, 623),
+            (3, 624),
+            (5, 1247),
+        ] {
+            let mut mt = Mt19937::new(seed);
+            for _ in 0..draws {
+                mt.next_u32();
+            }
+            v.push(mt);
+        }
+        v
+    }
+
+    #[test]
+    fn torch_words_equal_the_scalar_engine_on_every_isa() {
+        for k in Isa::supported()
+            .into_iter()
+            .map(|i| Kernels::new(i).unwrap())
+        {
+            for mt in torch_engines() {
+                for len in [0usize, 1, 7, 8, 9, 623, 624, 625, 2000] {
+                    let (mut a, mut b) = (mt.clone(), mt.clone());
+                    let want: Vec<u32> = (0..len).map(|_| a.next_u32()).collect();
+                    let mut got = vec![0; len];
+                    k.torch_words(&mut b, &mut got);
+                    assert_eq!(got, want, "{} len {len}", k.isa());
+                    assert_eq!(a, b, "{}: engine state after {len} words", k.isa());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn torch_fills_agree_across_isas() {
+        let all: Vec<Kernels> = Isa::supported()
+            .into_iter()
+            .map(|i| Kernels::new(i).unwrap())
+            .collect();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for mt in torch_engines() {
+            for len in (16..=80).chain([100, 1000, 1023, 1024, 1025, 4097]) {
+                let run = |k: Kernels, normal: bool| {
+                    let mut mt = mt.clone();
+                    let mut out = vec![0.0f32; len];
+                    if normal {
+                        k.torch_normal(&mut mt, 0.5, 2.0, math::as_uninit(&mut out));
+                    } else {
+                        k.torch_uniform(&mut mt, -0.3, 0.7, math::as_uninit(&mut out));
+                    }
+                    (bits(&out), mt)
+                };
+                for normal in [false, true] {
+                    let want = run(Kernels::scalar(), normal);
+                    for &k in &all {
+                        assert!(
+                            run(k, normal) == want,
+                            "{} len {len} normal {normal}",
+                            k.isa()
+                        );
+                    }
+                }
+            }
         }
     }
 

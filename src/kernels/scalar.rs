@@ -90,6 +90,10 @@ impl Simd for Scalar {
         a.map(|x| x as i32 as f32)
     }
     #[inline(always)]
+    fn trunc_i(self, a: F) -> I {
+        a.map(|x| x as i32 as u32)
+    }
+    #[inline(always)]
     fn bitcast_i(self, a: F) -> I {
         a.map(f32::to_bits)
     }
@@ -170,6 +174,14 @@ impl Backend for Scalar {
         })
     }
 
+    #[inline(always)]
+    fn load_u32(self, src: &[u32; WIDTH]) -> I {
+        *src
+    }
+    #[inline(always)]
+    fn store_u32(self, dst: &mut [u32; WIDTH], v: I) {
+        *dst = v;
+    }
     #[inline(always)]
     fn load(self, src: &[f32; WIDTH]) -> F {
         *src

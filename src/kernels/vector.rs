@@ -49,6 +49,10 @@ pub(crate) trait Simd: Copy {
     fn sqrt(self, a: Self::F) -> Self::F;
     /// Converts signed 32-bit integers to `f32`, rounding to nearest even.
     fn i_to_f(self, a: Self::I) -> Self::F;
+    /// Converts `f32` to signed 32-bit integers, rounding toward zero
+    /// (`cvttps2dq`). Kernels use it only on values well inside the `i32`
+    /// range.
+    fn trunc_i(self, a: Self::F) -> Self::I;
     /// The bits of `a`.
     fn bitcast_i(self, a: Self::F) -> Self::I;
     /// The floats with bits `a`.
@@ -94,6 +98,10 @@ pub(crate) trait Backend: Simd {
     /// 4..8 in the second, each `u64` as two 32-bit lanes (low half first).
     fn rng_next(self, rng: &mut Self::Rng) -> [Self::I; 2];
 
+    /// Loads eight 32-bit integers from `src[0..8]`.
+    fn load_u32(self, src: &[u32; WIDTH]) -> Self::I;
+    /// Stores eight 32-bit integers to `dst[0..8]`.
+    fn store_u32(self, dst: &mut [u32; WIDTH], v: Self::I);
     /// Loads eight floats from `src[0..8]`.
     fn load(self, src: &[f32; WIDTH]) -> Self::F;
     /// Stores eight floats to `dst[0..8]`.
@@ -177,6 +185,7 @@ impl<S: Simd> Simd for X2<S> {
     x2_unary! {
         sqrt(a: F) -> F;
         i_to_f(a: I) -> F;
+        trunc_i(a: F) -> I;
         bitcast_i(a: F) -> I;
         bitcast_f(a: I) -> F;
     }

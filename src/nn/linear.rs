@@ -12,12 +12,15 @@ use crate::tensor::Tensor;
 ///
 /// **Default initialization** (PyTorch's): the weight by
 /// `kaiming_uniform_(a = √5)`, which is `U(−1/√in, 1/√in)`, then the bias by
-/// `U(−1/√in, 1/√in)` (bound 0 when `in_features == 0`); one stream each,
-/// in that order, from the generator given or the global one.
+/// `U(−1/√in, 1/√in)` (bound 0 when `in_features == 0`), in that order, from
+/// the generator given or the global one: one stream each from a
+/// counter-based generator, PyTorch's own numbers from a torch-exact one
+/// (`in · out + out` words).
 ///
 /// **Lazy** ([`Linear::lazy`], PyTorch's `LazyLinear`): `in_features` is
 /// taken from the last dimension of the first input, and the parameters are
-/// created and initialized then (from the global generator). Before that they
+/// created and initialized then (from the global generator, as PyTorch does;
+/// [`Linear::initialize_parameters`] takes a generator). Before that they
 /// are uninitialized ([`Parameter::data`] is an error) and the layer prints
 /// as `LazyLinear(in_features=0, out_features=8, bias=True)`; after, as
 /// `Linear(...)`. A later input of another width is an error, as for any
@@ -119,10 +122,38 @@ impl Linear {
         !self.weight.is_initialized()
     }
 
-    /// Creates the parameters of a lazy layer for `in_features`.
-    fn materialize(&self, in_features: usize) -> Result<()> {
-        let (weight, bias) =
-            default_parameters(in_features, self.out_features, self.bias.is_some(), None)?;
+    /// Creates and initializes the parameters of a lazy layer for
+    /// `in_features`, drawing from `generator` (the global one if `None`),
+    /// as PyTorch's `LazyLinear.initialize_parameters` does at the first
+    /// forward (which calls this with `None`). A layer that has its
+    /// parameters already is left as it is.
+    ///
+    /// ```
+    /// use nninit::nn::{Linear, Module};
+    /// use nninit::{Generator, Tensor};
+    ///
+    /// let mut lazy = Linear::lazy(3);
+    /// lazy.initialize_parameters(4, Some(&mut Generator::torch(0))).unwrap();
+    /// let eager = Linear::with_options(4, 3, true, Some(&mut Generator::torch(0))).unwrap();
+    /// assert_eq!(*lazy.weight.data().unwrap(), *eager.weight.data().unwrap());
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Linear::new`].
+    pub fn initialize_parameters(
+        &self,
+        in_features: usize,
+        generator: Option<&mut Generator>,
+    ) -> Result<()> {
+        if !self.is_lazy() {
+            return Ok(());
+        }
+        let (weight, bias) = default_parameters(
+            in_features,
+            self.out_features,
+            self.bias.is_some(),
+            generator,
+        )?;
         self.weight.set_data(weight);
         if let (Some(p), Some(b)) = (&self.bias, bias) {
             p.set_data(b);
@@ -146,18 +177,16 @@ fn default_parameters(
     }
     .tensor(&[out_features, in_features], generator.as_deref_mut())?;
     let bias = if bias {
-        let bound = if in_features > 0 {
-            1.0 / (in_features as f64).sqrt()
+        // PyTorch: `bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0`, then
+        // `uniform_(-bound, bound)`: for fan_in 0 the integer 0 twice, so
+        // the bias is +0.0 (not −0.0).
+        let (a, b) = if in_features > 0 {
+            let bound = 1.0 / (in_features as f64).sqrt();
+            (-bound, bound)
         } else {
-            0.0
+            (0.0, 0.0)
         };
-        Some(
-            Init::Uniform {
-                a: -bound,
-                b: bound,
-            }
-            .tensor(&[out_features], generator)?,
-        )
+        Some(Init::Uniform { a, b }.tensor(&[out_features], generator)?)
     } else {
         None
     };
@@ -186,7 +215,7 @@ impl Module for Linear {
         if self.is_lazy()
             && let Some(&width) = input.shape().last()
         {
-            self.materialize(width)?;
+            self.initialize_parameters(width, None)?;
         }
         let weight = self.weight.data()?;
         let out = match &self.bias {

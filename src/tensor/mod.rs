@@ -6,7 +6,7 @@ use crate::Generator;
 use crate::distributions::{Distribution, Normal, Uniform};
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, par_chunks};
-use crate::rng::stream_from;
+use crate::rng::{Source, with_source};
 
 mod display;
 mod storage;
@@ -113,27 +113,38 @@ impl Tensor {
         Tensor::from_slice(&data, shape)
     }
 
-    /// A tensor of `shape` sampled from `dist`, using the next stream of
-    /// `generator` (the global generator if `None`).
+    /// A tensor of `shape` sampled from `dist`, from `generator` (the
+    /// global generator if `None`): its next stream if it is counter-based,
+    /// PyTorch's sampler if it is torch-exact (see
+    /// [`Distribution::fill`]).
     pub fn sample(
         shape: &[usize],
         dist: &impl Distribution,
         generator: Option<&mut Generator>,
     ) -> Result<Tensor> {
         numel_of(shape)?;
-        let stream = stream_from(generator);
-        Tensor::filled_with(shape, |out| {
-            dist.fill_uninit(Kernels::active(), stream, 0, out)
+        with_source(generator, |source| match source {
+            Source::Counter(counter) => {
+                let stream = counter.take();
+                Tensor::filled_with(shape, |out| {
+                    dist.fill_uninit(Kernels::active(), stream, 0, out)
+                })
+            }
+            Source::Torch(g) => {
+                Tensor::filled_with(shape, |out| dist.fill_torch(Kernels::active(), g, out))
+            }
         })
     }
 
-    /// Uniform samples from `[0, 1)`, like `torch.rand`.
+    /// Uniform samples from `[0, 1)`, like `torch.rand` (with a torch-exact
+    /// generator, PyTorch's values).
     pub fn rand(shape: &[usize], generator: Option<&mut Generator>) -> Result<Tensor> {
         let unit = Uniform::new(0.0, 1.0).expect("[0, 1) is a valid range");
         Tensor::sample(shape, &unit, generator)
     }
 
-    /// Standard normal samples, like `torch.randn`.
+    /// Standard normal samples, like `torch.randn` (with a torch-exact
+    /// generator, PyTorch's values).
     pub fn randn(shape: &[usize], generator: Option<&mut Generator>) -> Result<Tensor> {
         Tensor::sample(shape, &Normal::standard(), generator)
     }

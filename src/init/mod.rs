@@ -32,16 +32,20 @@
 //! * Values follow the determinism contract of [`crate::rng`]: the same bits on
 //!   any number of threads and any instruction set.
 
-use std::fmt;
-use std::str::FromStr;
-
-use crate::Generator;
-use crate::distributions::{Distribution, Normal, TruncatedNormal, Uniform};
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
-use crate::linalg;
-use crate::rng::{Stream, stream_from};
+use crate::rng::{Counter, Generator, Source, Stream, with_source};
 use crate::tensor::{Tensor, numel_of};
+
+mod fans;
+mod orthogonal;
+mod plan;
+mod sparse;
+
+pub use fans::{
+    FanMode, Nonlinearity, calculate_correct_fan, calculate_fan_in_and_fan_out, calculate_gain,
+};
+use plan::Plan;
 
 /// Something an initializer can fill: a `&mut Tensor`, or a parameter handle.
 pub trait InitTarget {
@@ -53,196 +57,6 @@ impl InitTarget for &mut Tensor {
     fn with_tensor<R>(self, f: impl FnOnce(&mut Tensor) -> Result<R>) -> Result<R> {
         f(self)
     }
-}
-
-/// The nonlinearities [`calculate_gain`] knows, named as in
-/// `torch.nn.functional`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Nonlinearity {
-    /// `linear` (gain 1).
-    Linear,
-    /// `conv1d` (gain 1).
-    Conv1d,
-    /// `conv2d` (gain 1).
-    Conv2d,
-    /// `conv3d` (gain 1).
-    Conv3d,
-    /// `conv_transpose1d` (gain 1).
-    ConvTranspose1d,
-    /// `conv_transpose2d` (gain 1).
-    ConvTranspose2d,
-    /// `conv_transpose3d` (gain 1).
-    ConvTranspose3d,
-    /// `sigmoid` (gain 1).
-    Sigmoid,
-    /// `tanh` (gain 5/3).
-    Tanh,
-    /// `relu` (gain √2).
-    Relu,
-    /// `leaky_relu` (gain √(2 / (1 + slope²)), slope 0.01 by default).
-    LeakyRelu,
-    /// `selu` (gain 3/4).
-    Selu,
-}
-
-impl Nonlinearity {
-    /// Every nonlinearity, in PyTorch's order.
-    pub const ALL: [Nonlinearity; 12] = [
-        Nonlinearity::Linear,
-        Nonlinearity::Conv1d,
-        Nonlinearity::Conv2d,
-        Nonlinearity::Conv3d,
-        Nonlinearity::ConvTranspose1d,
-        Nonlinearity::ConvTranspose2d,
-        Nonlinearity::ConvTranspose3d,
-        Nonlinearity::Sigmoid,
-        Nonlinearity::Tanh,
-        Nonlinearity::Relu,
-        Nonlinearity::LeakyRelu,
-        Nonlinearity::Selu,
-    ];
-
-    /// PyTorch's name: `"leaky_relu"`, `"conv_transpose2d"`, …
-    pub fn name(self) -> &'static str {
-        match self {
-            Nonlinearity::Linear => "linear",
-            Nonlinearity::Conv1d => "conv1d",
-            Nonlinearity::Conv2d => "conv2d",
-            Nonlinearity::Conv3d => "conv3d",
-            Nonlinearity::ConvTranspose1d => "conv_transpose1d",
-            Nonlinearity::ConvTranspose2d => "conv_transpose2d",
-            Nonlinearity::ConvTranspose3d => "conv_transpose3d",
-            Nonlinearity::Sigmoid => "sigmoid",
-            Nonlinearity::Tanh => "tanh",
-            Nonlinearity::Relu => "relu",
-            Nonlinearity::LeakyRelu => "leaky_relu",
-            Nonlinearity::Selu => "selu",
-        }
-    }
-}
-
-impl fmt::Display for Nonlinearity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Nonlinearity {
-    type Err = Error;
-
-    /// Parses PyTorch's names exactly (`"relu"`, `"leaky_relu"`, …); anything
-    /// else is `Unsupported nonlinearity {name}`.
-    fn from_str(s: &str) -> Result<Nonlinearity> {
-        Nonlinearity::ALL
-            .into_iter()
-            .find(|n| n.name() == s)
-            .ok_or_else(|| Error::UnsupportedNonlinearity {
-                name: s.to_string(),
-            })
-    }
-}
-
-/// The recommended gain for a nonlinearity, as `torch.nn.init.calculate_gain`.
-///
-/// | nonlinearity | gain |
-/// |---|---|
-/// | linear, conv*, sigmoid | 1 |
-/// | tanh | 5/3 |
-/// | relu | √2 |
-/// | leaky_relu | √(2 / (1 + slope²)), `param` is the slope, 0.01 if `None` |
-/// | selu | 3/4 |
-///
-/// `param` is ignored for the others, as in PyTorch. A non-finite slope is an
-/// error (`negative_slope nan not a valid number`).
-///
-/// ```
-/// use nninit::init::{Nonlinearity, calculate_gain};
-/// assert_eq!(calculate_gain(Nonlinearity::Tanh, None).unwrap(), 5.0 / 3.0);
-/// assert_eq!(calculate_gain(Nonlinearity::LeakyRelu, None).unwrap(), 1.4141428569978354);
-/// assert_eq!(calculate_gain("leaky_relu".parse().unwrap(), Some(10.0)).unwrap(), 0.14071950894605836);
-/// ```
-pub fn calculate_gain(nonlinearity: Nonlinearity, param: Option<f64>) -> Result<f64> {
-    Ok(match nonlinearity {
-        Nonlinearity::Linear
-        | Nonlinearity::Conv1d
-        | Nonlinearity::Conv2d
-        | Nonlinearity::Conv3d
-        | Nonlinearity::ConvTranspose1d
-        | Nonlinearity::ConvTranspose2d
-        | Nonlinearity::ConvTranspose3d
-        | Nonlinearity::Sigmoid => 1.0,
-        Nonlinearity::Tanh => 5.0 / 3.0,
-        Nonlinearity::Relu => 2f64.sqrt(),
-        Nonlinearity::LeakyRelu => {
-            let slope = param.unwrap_or(0.01);
-            if !slope.is_finite() {
-                return Err(Error::NegativeSlope { value: slope });
-            }
-            (2.0 / (1.0 + slope * slope)).sqrt()
-        }
-        Nonlinearity::Selu => 3.0 / 4.0,
-    })
-}
-
-/// Which fan Kaiming initialization preserves the variance of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum FanMode {
-    /// `fan_in` (default): the variance of the forward pass.
-    #[default]
-    FanIn,
-    /// `fan_out`: the variance of the backward pass.
-    FanOut,
-}
-
-impl FromStr for FanMode {
-    type Err = Error;
-
-    /// `fan_in` or `fan_out`, ASCII case-insensitive (PyTorch lower-cases).
-    fn from_str(s: &str) -> Result<FanMode> {
-        match s.to_ascii_lowercase().as_str() {
-            "fan_in" => Ok(FanMode::FanIn),
-            "fan_out" => Ok(FanMode::FanOut),
-            _ => Err(Error::UnsupportedMode {
-                mode: s.to_string(),
-            }),
-        }
-    }
-}
-
-impl fmt::Display for FanMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            FanMode::FanIn => "fan_in",
-            FanMode::FanOut => "fan_out",
-        })
-    }
-}
-
-/// `(fan_in, fan_out)` of a weight of `shape`: `fan_in = shape[1] · r`,
-/// `fan_out = shape[0] · r`, with the receptive field `r = ∏ shape[2..]`.
-///
-/// Fewer than 2 dimensions is an error: `Fan in and fan out can not be
-/// computed for tensor with fewer than 2 dimensions`.
-pub fn calculate_fan_in_and_fan_out(shape: &[usize]) -> Result<(usize, usize)> {
-    if shape.len() < 2 {
-        return Err(Error::FanDims { dims: shape.len() });
-    }
-    let receptive = numel_of(&shape[2..])?;
-    let overflow = || Error::ShapeOverflow {
-        shape: shape.to_vec(),
-    };
-    let fan_in = shape[1].checked_mul(receptive).ok_or_else(overflow)?;
-    let fan_out = shape[0].checked_mul(receptive).ok_or_else(overflow)?;
-    Ok((fan_in, fan_out))
-}
-
-/// The fan `mode` selects (`_calculate_correct_fan`).
-pub fn calculate_correct_fan(shape: &[usize], mode: FanMode) -> Result<usize> {
-    let (fan_in, fan_out) = calculate_fan_in_and_fan_out(shape)?;
-    Ok(match mode {
-        FanMode::FanIn => fan_in,
-        FanMode::FanOut => fan_out,
-    })
 }
 
 /// An initializer and its parameters: what a `torch.nn.init` call does, as a
@@ -358,306 +172,6 @@ pub enum Init {
     },
 }
 
-/// What an [`Init`] becomes once its parameters and the shape are known.
-#[derive(Debug)]
-enum Plan {
-    /// Every element this value; no random numbers.
-    Constant(f32),
-    /// Draw from the distribution (one stream).
-    Uniform(Uniform),
-    /// Draw from the distribution (one stream).
-    Normal(Normal),
-    /// Draw from the distribution (one stream).
-    TruncNormal(TruncatedNormal),
-    /// An initializer that needs the whole tensor at once.
-    Whole(Whole),
-}
-
-/// The plans of the initializers that need the whole tensor (not shardable).
-#[derive(Debug)]
-enum Whole {
-    /// Zeros, ones on the diagonal of a `rows × cols` matrix.
-    Eye { rows: usize, cols: usize },
-    /// Zeros, then ones at the centre taps (`shape` has 3 to 5 dims).
-    Dirac { shape: Vec<usize>, groups: usize },
-    /// A `rows × cols` semi-orthogonal matrix times `gain`.
-    Orthogonal { rows: usize, cols: usize, gain: f64 },
-    /// `rows × cols` normal values, then `zeros` zeros per column.
-    Sparse {
-        rows: usize,
-        cols: usize,
-        zeros: usize,
-        normal: Normal,
-    },
-}
-
-impl Plan {
-    fn fill_uninit(
-        &self,
-        kernels: Kernels,
-        stream: Stream,
-        out: &mut [std::mem::MaybeUninit<f32>],
-    ) {
-        use crate::distributions::sealed::FillUninit;
-        match self {
-            Plan::Constant(v) => kernels.fill_constant_uninit(out, *v),
-            Plan::Uniform(d) => d.fill_uninit(kernels, stream, 0, out),
-            Plan::Normal(d) => d.fill_uninit(kernels, stream, 0, out),
-            Plan::Whole(_) => unreachable!("Init::tensor fills whole-tensor plans in place"),
-            Plan::TruncNormal(d) => d.fill_uninit(kernels, stream, 0, out),
-        }
-    }
-
-    fn fill(&self, kernels: Kernels, stream: Stream, offset: u64, out: &mut [f32]) {
-        match self {
-            Plan::Constant(v) => kernels.fill_constant(out, *v),
-            Plan::Uniform(d) => d.fill_with(kernels, stream, offset, out),
-            Plan::Normal(d) => d.fill_with(kernels, stream, offset, out),
-            Plan::Whole(w) => {
-                debug_assert_eq!(offset, 0, "whole-tensor plans are never sharded");
-                w.fill(kernels, stream, out);
-            }
-            Plan::TruncNormal(d) => d.fill_with(kernels, stream, offset, out),
-        }
-    }
-}
-
-impl Whole {
-    /// Fills all of `out` (the whole tensor, row-major, non-empty).
-    fn fill(&self, kernels: Kernels, stream: Stream, out: &mut [f32]) {
-        match self {
-            Whole::Eye { rows, cols } => {
-                kernels.fill_constant(out, 0.0);
-                for i in 0..(*rows).min(*cols) {
-                    out[i * cols + i] = 1.0;
-                }
-            }
-            Whole::Dirac { shape, groups } => {
-                kernels.fill_constant(out, 0.0);
-                let out_per_group = shape[0] / groups;
-                let min_dim = out_per_group.min(shape[1]);
-                // Row-major strides, and the offset of the centre tap.
-                let mut strides = vec![1usize; shape.len()];
-                for d in (0..shape.len() - 1).rev() {
-                    strides[d] = strides[d + 1] * shape[d + 1];
-                }
-                let centre: usize = (2..shape.len()).map(|d| (shape[d] / 2) * strides[d]).sum();
-                for g in 0..*groups {
-                    for d in 0..min_dim {
-                        out[(g * out_per_group + d) * strides[0] + d * strides[1] + centre] = 1.0;
-                    }
-                }
-            }
-            Whole::Orthogonal { rows, cols, gain } => {
-                orthogonal_fill(kernels, stream, *rows, *cols, *gain, out)
-            }
-            Whole::Sparse {
-                rows,
-                cols,
-                zeros,
-                normal,
-            } => {
-                sparse_fill(kernels, stream, *rows, *cols, *zeros, normal, out);
-            }
-        }
-    }
-}
-
-/// [`orthogonal_`] on a non-empty `rows × cols` buffer.
-fn orthogonal_fill(
-    kernels: Kernels,
-    stream: Stream,
-    rows: usize,
-    cols: usize,
-    gain: f64,
-    out: &mut [f32],
-) {
-    // The same standard normals `normal_(t, 0, 1)` would write.
-    Normal::standard().fill_with(kernels, stream, 0, out);
-    if rows < cols {
-        // The row-major `rows × cols` buffer is its transpose, `cols × rows`,
-        // in column-major order: factor that, and Qᵀ is `q` read row-major.
-        let q = linalg::orthonormal_columns(out.to_vec(), cols, rows);
-        for (o, q) in out.iter_mut().zip(&q) {
-            *o = (*q as f64 * gain) as f32;
-        }
-    } else {
-        // Column-major `rows × cols` is the row-major transpose.
-        let mut a = vec![0.0f32; rows * cols];
-        linalg::transpose(out, rows, cols, &mut a, |x| x);
-        let q = linalg::orthonormal_columns(a, rows, cols);
-        linalg::transpose(&q, cols, rows, out, |x| (x as f64 * gain) as f32);
-    }
-}
-
-/// Columns per parallel task of [`sparse_picks`] (a fixed size, so the work
-/// split does not depend on the thread count; the output does not either).
-const SPARSE_COLUMNS_PER_TASK: usize = 64;
-
-/// The generator that picks the zero rows of column `col` of a [`sparse_`]
-/// call whose stream is `stream`: the xoshiro256++ that lane 0 of block `col`
-/// of `stream.substream(1)` starts from (see [`crate::rng`]).
-fn sparse_column_rng(stream: Stream, col: usize) -> rand_xoshiro::Xoshiro256PlusPlus {
-    stream.substream(1).lane_rng(col as u64, 0)
-}
-
-/// A uniform integer in `0..n` (`n >= 1`), unbiased: Lemire's multiply-shift
-/// with rejection (`(x · n) >> 64` of a 64-bit `x`, redrawn while the low half
-/// is below `2⁶⁴ mod n`).
-fn below(rng: &mut rand_xoshiro::Xoshiro256PlusPlus, n: u64) -> u64 {
-    use rand_xoshiro::rand_core::Rng;
-    let mut m = rng.next_u64() as u128 * n as u128;
-    if (m as u64) < n {
-        let threshold = n.wrapping_neg() % n;
-        while (m as u64) < threshold {
-            m = rng.next_u64() as u128 * n as u128;
-        }
-    }
-    (m >> 64) as u64
-}
-
-/// The zero rows of every column of a [`sparse_`] call: `zeros` rows per
-/// column, column-major (column `c`'s at `c · zeros..`).
-///
-/// Column `c` draws its rows with a partial Fisher–Yates shuffle of
-/// `0..rows` driven by [`sparse_column_rng`]`(stream, c)`: for `i` in
-/// `0..zeros`, swap position `i` with position `i + below(rows − i)`; the
-/// row now at position `i` is its `i`-th zero. Columns are independent, so
-/// the result does not depend on the thread count.
-fn sparse_picks<I: SparseIndex>(stream: Stream, rows: usize, cols: usize, zeros: usize) -> Vec<I> {
-    use rayon::prelude::*;
-    let mut picked = vec![I::from_usize(0); cols * zeros];
-    picked
-        .par_chunks_mut(zeros * SPARSE_COLUMNS_PER_TASK)
-        .enumerate()
-        .for_each(|(task, chunk)| {
-            let mut perm: Vec<usize> = (0..rows).collect();
-            let mut swaps = vec![0usize; zeros];
-            for (k, picks) in chunk.chunks_exact_mut(zeros).enumerate() {
-                let mut rng = sparse_column_rng(stream, task * SPARSE_COLUMNS_PER_TASK + k);
-                for i in 0..zeros {
-                    let j = i + below(&mut rng, (rows - i) as u64) as usize;
-                    perm.swap(i, j);
-                    swaps[i] = j;
-                    picks[i] = I::from_usize(perm[i]);
-                }
-                // Undo the swaps so `perm` is the identity for the next column.
-                for i in (0..zeros).rev() {
-                    perm.swap(i, swaps[i]);
-                }
-            }
-        });
-    picked
-}
-
-/// Elements per parallel task of the fill-and-zero pass of [`sparse_fill`]
-/// (whole rows; about 256 KiB, so a block is zeroed while still in cache).
-const SPARSE_TASK_ELEMENTS: usize = 1 << 16;
-
-/// [`sparse_`] on a non-empty row-major `rows × cols` buffer: the normal
-/// values of `stream`, then `zeros` zeros per column at the rows
-/// [`sparse_picks`] chooses.
-fn sparse_fill(
-    kernels: Kernels,
-    stream: Stream,
-    rows: usize,
-    cols: usize,
-    zeros: usize,
-    normal: &Normal,
-    out: &mut [f32],
-) {
-    if zeros == 0 {
-        normal.fill_with(kernels, stream, 0, out);
-        return;
-    }
-    if zeros == rows {
-        kernels.fill_constant(out, 0.0);
-        return;
-    }
-    // Row and column numbers as u32 when they fit: half the memory traffic.
-    if u32::try_from(rows.max(cols)).is_ok() {
-        sparse_zero::<u32>(kernels, stream, rows, cols, zeros, normal, out);
-    } else {
-        sparse_zero::<usize>(kernels, stream, rows, cols, zeros, normal, out);
-    }
-}
-
-/// A row or column number: `u32` when every one fits, else `usize`.
-trait SparseIndex: Copy + Send + Sync {
-    fn from_usize(i: usize) -> Self;
-    fn to_usize(self) -> usize;
-}
-
-impl SparseIndex for u32 {
-    #[inline(always)]
-    fn from_usize(i: usize) -> u32 {
-        i as u32
-    }
-    #[inline(always)]
-    fn to_usize(self) -> usize {
-        self as usize
-    }
-}
-
-impl SparseIndex for usize {
-    #[inline(always)]
-    fn from_usize(i: usize) -> usize {
-        i
-    }
-    #[inline(always)]
-    fn to_usize(self) -> usize {
-        self
-    }
-}
-
-/// The part of [`sparse_fill`] after its special cases, with row and column
-/// numbers stored as `I`.
-fn sparse_zero<I: SparseIndex>(
-    kernels: Kernels,
-    stream: Stream,
-    rows: usize,
-    cols: usize,
-    zeros: usize,
-    normal: &Normal,
-    out: &mut [f32],
-) {
-    use rayon::prelude::*;
-    let picks = sparse_picks::<I>(stream, rows, cols, zeros);
-    // Regroup by row (a counting sort): row r's zero columns, ascending, at
-    // by_row[start[r]..start[r + 1]].
-    let mut start = vec![0usize; rows + 1];
-    for &r in &picks {
-        start[r.to_usize() + 1] += 1;
-    }
-    for r in 0..rows {
-        start[r + 1] += start[r];
-    }
-    let mut next = start.clone();
-    let mut by_row = vec![I::from_usize(0); picks.len()];
-    for (c, column) in picks.chunks_exact(zeros).enumerate() {
-        for &r in column {
-            let r = r.to_usize();
-            by_row[next[r]] = I::from_usize(c);
-            next[r] += 1;
-        }
-    }
-    drop(picks);
-    // Fill and zero a block of rows at a time, while the block is in cache.
-    let rows_per_task = (SPARSE_TASK_ELEMENTS / cols).max(1);
-    out.par_chunks_mut(rows_per_task * cols)
-        .enumerate()
-        .for_each(|(task, chunk)| {
-            let r0 = task * rows_per_task;
-            normal.fill_with(kernels, stream, (r0 * cols) as u64, chunk);
-            for (k, row) in chunk.chunks_exact_mut(cols).enumerate() {
-                let r = r0 + k;
-                for &c in &by_row[start[r]..start[r + 1]] {
-                    row[c.to_usize()] = 0.0;
-                }
-            }
-        });
-}
-
 impl Init {
     /// Whether this initializer draws random numbers (takes a stream).
     pub fn is_random(&self) -> bool {
@@ -682,148 +196,46 @@ impl Init {
         }
     }
 
-    /// Checks the parameters that do not depend on the shape.
-    fn check_parameters(&self) -> Result<()> {
-        match *self {
-            Init::Uniform { a, b } => Uniform::new(a, b).map(drop),
-            Init::Normal { mean, std } => Normal::new(mean, std).map(drop),
-            Init::TruncNormal { mean, std, a, b } => {
-                TruncatedNormal::new(mean, std, a, b).map(drop)
-            }
-            Init::Constant { val } => constant_value(val).map(drop),
-            Init::XavierUniform { gain } | Init::XavierNormal { gain } => check_gain(gain),
-            Init::KaimingUniform {
-                a, nonlinearity, ..
-            }
-            | Init::KaimingNormal {
-                a, nonlinearity, ..
-            } => calculate_gain(nonlinearity, Some(a)).map(drop),
-            Init::Eye => Ok(()),
-            Init::Dirac { groups } => {
-                if groups == 0 {
-                    Err(Error::DiracGroups { groups })
-                } else {
-                    Ok(())
-                }
-            }
-            Init::Orthogonal { gain } => check_orthogonal_gain(gain),
-            Init::Sparse { sparsity, std } => {
-                check_sparsity(sparsity)?;
-                Normal::new(0.0, std).map(drop)
-            }
-        }
-    }
-
-    /// Turns the parameters and the full shape (non-empty) into a plan.
-    fn plan(&self, shape: &[usize]) -> Result<Plan> {
-        Ok(match *self {
-            Init::Uniform { a, b } => Plan::Uniform(Uniform::new(a, b)?),
-            Init::Normal { mean, std } => Plan::Normal(Normal::new(mean, std)?),
-            Init::TruncNormal { mean, std, a, b } => {
-                Plan::TruncNormal(TruncatedNormal::new(mean, std, a, b)?)
-            }
-            Init::Constant { val } => Plan::Constant(constant_value(val)?),
-            Init::XavierUniform { gain } => {
-                let bound = 3f64.sqrt() * xavier_std(shape, gain)?;
-                Plan::Uniform(Uniform::new(-bound, bound)?)
-            }
-            Init::XavierNormal { gain } => {
-                Plan::Normal(Normal::new(0.0, xavier_std(shape, gain)?)?)
-            }
-            Init::KaimingUniform {
-                a,
-                mode,
-                nonlinearity,
-            } => {
-                let bound = 3f64.sqrt() * kaiming_std(shape, a, mode, nonlinearity)?;
-                Plan::Uniform(Uniform::new(-bound, bound)?)
-            }
-            Init::KaimingNormal {
-                a,
-                mode,
-                nonlinearity,
-            } => Plan::Normal(Normal::new(
-                0.0,
-                kaiming_std(shape, a, mode, nonlinearity)?,
-            )?),
-            Init::Eye => {
-                let [rows, cols] = two_dims(shape, "eye_")?;
-                Plan::Whole(Whole::Eye { rows, cols })
-            }
-            Init::Dirac { groups } => {
-                if !(3..=5).contains(&shape.len()) {
-                    return Err(Error::InitDims {
-                        init: "dirac_",
-                        supported: "3, 4, or 5",
-                        dims: shape.len(),
-                    });
-                }
-                if groups == 0 {
-                    return Err(Error::DiracGroups { groups });
-                }
-                if !shape[0].is_multiple_of(groups) {
-                    return Err(Error::DiracDivisible {
-                        dim0: shape[0],
-                        groups,
-                    });
-                }
-                Plan::Whole(Whole::Dirac {
-                    shape: shape.to_vec(),
-                    groups,
-                })
-            }
-            Init::Orthogonal { gain } => {
-                check_orthogonal_gain(gain)?;
-                if shape.len() < 2 {
-                    return Err(Error::InitDims {
-                        init: "orthogonal_",
-                        supported: "2 or more",
-                        dims: shape.len(),
-                    });
-                }
-                let rows = shape[0];
-                let cols = numel_of(shape)? / rows;
-                Plan::Whole(Whole::Orthogonal { rows, cols, gain })
-            }
-            Init::Sparse { sparsity, std } => {
-                check_sparsity(sparsity)?;
-                let normal = Normal::new(0.0, std)?;
-                let [rows, cols] = two_dims(shape, "sparse_")?;
-                // PyTorch: `int(math.ceil(sparsity * rows))`, in f64.
-                let zeros = ((sparsity * rows as f64).ceil() as usize).min(rows);
-                Plan::Whole(Whole::Sparse {
-                    rows,
-                    cols,
-                    zeros,
-                    normal,
-                })
-            }
-        })
-    }
-
-    /// Initializes `target`, taking one stream from `generator` (the global
-    /// generator if `None`) when the initializer is random.
+    /// Initializes `target` from `generator` (the global generator if
+    /// `None`): a counter-based generator gives one stream to a random
+    /// initializer; a torch-exact one is drawn from as PyTorch's
+    /// `torch.nn.init` function draws (nothing for an empty tensor).
     pub fn apply(&self, target: impl InitTarget, generator: Option<&mut Generator>) -> Result<()> {
         target.with_tensor(|t| {
-            self.check_parameters()?;
-            let plan = if t.is_empty() {
-                None
-            } else {
-                Some(self.plan(t.shape())?)
-            };
-            // The stream is taken only once nothing can fail any more.
-            let stream = self.is_random().then(|| stream_from(generator));
-            if let Some(plan) = plan {
-                // A constant plan ignores the stream.
-                plan.fill(
-                    Kernels::active(),
-                    stream.unwrap_or(Stream::from_key(0)),
-                    0,
-                    t.as_mut_slice(),
-                );
-            }
-            Ok(())
+            with_source(generator, |source| match source {
+                Source::Counter(counter) => {
+                    self.check_parameters()?;
+                    let plan = if t.is_empty() {
+                        None
+                    } else {
+                        Some(self.plan(t.shape())?)
+                    };
+                    // The stream is taken only once nothing can fail any more
+                    // (a constant plan ignores it).
+                    let stream = self.take_stream(counter);
+                    if let Some(plan) = plan {
+                        plan.fill(Kernels::active(), stream, 0, t.as_mut_slice());
+                    }
+                    Ok(())
+                }
+                Source::Torch(g) => {
+                    if let Some(plan) = self.torch_plan(t.shape())? {
+                        plan.fill(Kernels::active(), g, t.as_mut_slice());
+                    }
+                    Ok(())
+                }
+            })
         })
+    }
+
+    /// The call's stream if this initializer is random (else a stream
+    /// nobody reads, and the generator does not advance).
+    fn take_stream(&self, counter: Counter<'_>) -> Stream {
+        if self.is_random() {
+            counter.take()
+        } else {
+            Stream::from_key(0)
+        }
     }
 
     /// A new tensor of `shape` initialized by this initializer: the same values
@@ -842,31 +254,41 @@ impl Init {
     /// assert_eq!(a, b);
     /// ```
     pub fn tensor(&self, shape: &[usize], generator: Option<&mut Generator>) -> Result<Tensor> {
-        self.check_parameters()?;
-        let plan = if numel_of(shape)? == 0 {
-            None
-        } else {
-            Some(self.plan(shape)?)
-        };
-        // One stream per random call, even for an empty tensor (module docs).
-        let stream = if self.is_random() {
-            stream_from(generator)
-        } else {
-            Stream::from_key(0)
-        };
-        let plan = match plan {
-            None => return Tensor::zeros(shape),
-            Some(Plan::Whole(w)) => {
-                // These write into an initialized tensor (eye and dirac need
-                // the zeros anyway).
-                let mut t = Tensor::zeros(shape)?;
-                w.fill(Kernels::active(), stream, t.as_mut_slice());
-                return Ok(t);
+        with_source(generator, |source| match source {
+            Source::Counter(counter) => {
+                self.check_parameters()?;
+                let plan = if numel_of(shape)? == 0 {
+                    None
+                } else {
+                    Some(self.plan(shape)?)
+                };
+                // One stream per random call, even for an empty tensor (module docs).
+                let stream = self.take_stream(counter);
+                match plan {
+                    None => Tensor::zeros(shape),
+                    Some(Plan::Whole(w)) => {
+                        // These write into an initialized tensor (eye and dirac
+                        // need the zeros anyway).
+                        let mut t = Tensor::zeros(shape)?;
+                        w.fill(Kernels::active(), stream, t.as_mut_slice());
+                        Ok(t)
+                    }
+                    Some(plan) => Tensor::filled_with(shape, |out| {
+                        plan.fill_uninit(Kernels::active(), stream, out)
+                    }),
+                }
             }
-            Some(plan) => plan,
-        };
-        Tensor::filled_with(shape, |out| {
-            plan.fill_uninit(Kernels::active(), stream, out)
+            Source::Torch(g) => match self.torch_plan(shape)? {
+                None => Tensor::zeros(shape),
+                Some(plan) if plan.writes_uninit() => {
+                    Tensor::filled_with(shape, |out| plan.fill_uninit(Kernels::active(), g, out))
+                }
+                Some(plan) => {
+                    let mut t = Tensor::zeros(shape)?;
+                    plan.fill(Kernels::active(), g, t.as_mut_slice());
+                    Ok(t)
+                }
+            },
         })
     }
 
@@ -950,64 +372,6 @@ impl Init {
         self.plan(full_shape)?.fill(kernels, stream, offset, out);
         Ok(())
     }
-}
-
-fn check_gain(gain: f64) -> Result<()> {
-    if gain.is_finite() {
-        Ok(())
-    } else {
-        Err(Error::Gain { gain })
-    }
-}
-
-/// A gain for [`orthogonal_`]: finite, and within `f32` (the values are
-/// `gain · q` with `|q| <= 1`, stored as `f32`).
-fn check_orthogonal_gain(gain: f64) -> Result<()> {
-    if gain.is_finite() && gain.abs() <= f32::MAX as f64 {
-        Ok(())
-    } else {
-        Err(Error::Gain { gain })
-    }
-}
-
-fn check_sparsity(sparsity: f64) -> Result<()> {
-    if (0.0..=1.0).contains(&sparsity) {
-        Ok(())
-    } else {
-        Err(Error::Sparsity { sparsity })
-    }
-}
-
-/// `[rows, cols]` of a 2-D shape, or PyTorch's error for `init`.
-fn two_dims(shape: &[usize], init: &'static str) -> Result<[usize; 2]> {
-    match *shape {
-        [rows, cols] => Ok([rows, cols]),
-        _ => Err(Error::InitDims {
-            init,
-            supported: "2",
-            dims: shape.len(),
-        }),
-    }
-}
-
-fn constant_value(val: f64) -> Result<f32> {
-    let v = val as f32;
-    if v.is_infinite() && val.is_finite() {
-        return Err(Error::ConstantOutOfRange { value: val });
-    }
-    Ok(v)
-}
-
-fn xavier_std(shape: &[usize], gain: f64) -> Result<f64> {
-    check_gain(gain)?;
-    let (fan_in, fan_out) = calculate_fan_in_and_fan_out(shape)?;
-    Ok(gain * (2.0 / (fan_in as f64 + fan_out as f64)).sqrt())
-}
-
-fn kaiming_std(shape: &[usize], a: f64, mode: FanMode, nonlinearity: Nonlinearity) -> Result<f64> {
-    let gain = calculate_gain(nonlinearity, Some(a))?;
-    let fan = calculate_correct_fan(shape, mode)?;
-    Ok(gain / (fan as f64).sqrt())
 }
 
 /// Fills with `U[a, b)` (PyTorch defaults `a = 0`, `b = 1`).
@@ -1354,6 +718,7 @@ pub fn threshold_mask_(tensor: impl InitTarget, threshold: f32) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::fans::kaiming_std;
     use super::*;
 
     #[test]
@@ -1428,10 +793,10 @@ mod tests {
             Some(&mut g),
         )
         .unwrap();
-        assert_eq!(g.state().calls, 2, "each random call takes one stream");
+        assert_eq!(g.calls(), Some(2), "each random call takes one stream");
         assert!(uniform_(&mut empty, 1.0, 0.0, Some(&mut g)).is_err());
         assert!(normal_(&mut empty, 0.0, f64::NAN, Some(&mut g)).is_err());
-        assert_eq!(g.state().calls, 2, "a failed call takes none");
+        assert_eq!(g.calls(), Some(2), "a failed call takes none");
         let mut w = Tensor::zeros(&[5, 0]).unwrap();
         kaiming_uniform_(
             &mut w,

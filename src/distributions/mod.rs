@@ -28,14 +28,17 @@ use crate::error::{Error, Result};
 use crate::kernels::Kernels;
 use crate::kernels::math::{
     NarrowTruncNormalSampler, NormalSampler, QUANTILE_P_LOW, QUANTILE_P_TAIL_ONLY,
-    TruncNormalSampler, UniformSampler, as_uninit,
+    TruncNormalSampler, UniformSampler, as_uninit, zeroed,
 };
-use crate::rng::{Stream, stream_from};
+use crate::rng::torch::TorchGenerator;
+use crate::rng::{Source, Stream, with_source};
+
+pub(crate) mod torch;
 
 pub(crate) mod sealed {
     use super::*;
 
-    /// The uninitialized-memory entry point shared by all distributions.
+    /// The uninitialized-memory entry points shared by all distributions.
     pub trait FillUninit {
         /// Writes every slot of `out` (elements `[offset, ..)` of `stream`).
         fn fill_uninit(
@@ -43,6 +46,15 @@ pub(crate) mod sealed {
             kernels: Kernels,
             stream: Stream,
             offset: u64,
+            out: &mut [MaybeUninit<f32>],
+        );
+
+        /// Writes every slot of `out` with PyTorch's sampler for this
+        /// distribution, drawing from its generator serially.
+        fn fill_torch(
+            &self,
+            kernels: Kernels,
+            g: &mut TorchGenerator,
             out: &mut [MaybeUninit<f32>],
         );
     }
@@ -63,10 +75,16 @@ pub trait Distribution: sealed::FillUninit + std::fmt::Debug + Sync {
         self.fill_with(Kernels::active(), stream, offset, out);
     }
 
-    /// Fills all of `out` from the next stream of `generator` (the global
-    /// generator if `None`).
+    /// Fills all of `out` from `generator` (the global generator if
+    /// `None`): from its next stream if it is counter-based, with PyTorch's
+    /// sampler for this distribution if it is torch-exact (`uniform_`,
+    /// `normal_`, `trunc_normal_` with the parameters given to `new`, in
+    /// `f64` as PyTorch keeps them).
     fn fill(&self, out: &mut [f32], generator: Option<&mut Generator>) {
-        self.fill_at(stream_from(generator), 0, out);
+        with_source(generator, |source| match source {
+            Source::Counter(counter) => self.fill_at(counter.take(), 0, out),
+            Source::Torch(g) => self.fill_torch(Kernels::active(), g, as_uninit(out)),
+        });
     }
 }
 
@@ -149,6 +167,10 @@ impl sealed::FillUninit for Uniform {
             kernels.fill_sampler(&self.sampler(), stream, offset, out);
         }
     }
+
+    fn fill_torch(&self, kernels: Kernels, g: &mut TorchGenerator, out: &mut [MaybeUninit<f32>]) {
+        torch::uniform_(kernels, g, self.from, self.to, out);
+    }
 }
 
 impl Distribution for Uniform {}
@@ -165,6 +187,8 @@ pub const NORMAL_MAX_ABS_Z: f64 = 6.556;
 pub struct Normal {
     mean: f32,
     std: f32,
+    /// The parameters as given, for PyTorch's double-precision small path.
+    given: (f64, f64),
 }
 
 impl Normal {
@@ -185,6 +209,7 @@ impl Normal {
         Ok(Normal {
             mean: mean32,
             std: std32,
+            given: (mean, std),
         })
     }
 
@@ -193,6 +218,7 @@ impl Normal {
         Normal {
             mean: 0.0,
             std: 1.0,
+            given: (0.0, 1.0),
         }
     }
 
@@ -224,6 +250,11 @@ impl sealed::FillUninit for Normal {
             };
             kernels.fill_sampler(&sampler, stream, offset, out);
         }
+    }
+
+    fn fill_torch(&self, kernels: Kernels, g: &mut TorchGenerator, out: &mut [MaybeUninit<f32>]) {
+        let (mean, std) = self.given;
+        torch::normal_(kernels, g, mean, std, out);
     }
 }
 
@@ -313,6 +344,9 @@ pub struct TruncatedNormal {
     a: f64,
     b: f64,
     sampler: TruncKind,
+    /// PyTorch 2.15's sampler for these parameters, or `None` where it
+    /// cannot sample them (see [`torch::TruncNormal::new`]).
+    torch: Option<torch::TruncNormal>,
 }
 
 /// Which kernel a [`TruncatedNormal`] uses.
@@ -367,6 +401,7 @@ impl TruncatedNormal {
             a,
             b,
             sampler,
+            torch: torch::TruncNormal::new(mean, std, a, b).ok(),
         })
     }
 
@@ -411,6 +446,21 @@ impl sealed::FillUninit for TruncatedNormal {
         match &self.sampler {
             TruncKind::Wide(t) => kernels.fill_sampler(t, stream, offset, out),
             TruncKind::Narrow(t) => kernels.fill_sampler(t, stream, offset, out),
+        }
+    }
+
+    /// PyTorch 2.15's rejection sampler. For the few windows it cannot
+    /// sample (a one-sided infinite window with `p ≤ 0.3`, or one whose
+    /// `f32` acceptance test overflows: PyTorch rejects or never finishes
+    /// them), this crate's exact sampler runs on a stream keyed by two words
+    /// of the generator.
+    fn fill_torch(&self, kernels: Kernels, g: &mut TorchGenerator, out: &mut [MaybeUninit<f32>]) {
+        match &self.torch {
+            Some(t) => t.fill(kernels, g, zeroed(out)),
+            None => {
+                let key = crate::rng::mix64(g.random64());
+                self.fill_uninit(kernels, Stream::from_key(key), 0, out);
+            }
         }
     }
 }

@@ -34,6 +34,12 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_xoshiro::rand_core::SeedableRng;
 use std::sync::Mutex;
 
+pub(crate) mod mt19937;
+pub(crate) mod torch;
+
+use torch::TorchGenerator;
+pub use torch::{STATE_SIZE, TorchState};
+
 /// Elements per block: the unit of parallel work and of reseeding.
 pub const BLOCK: usize = 16384;
 /// Independent xoshiro256++ generators per block.
@@ -54,7 +60,21 @@ pub(crate) const fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A seedable source of [`Stream`]s, the equivalent of `torch.Generator`.
+/// A seedable generator, the equivalent of `torch.Generator`, of one of two
+/// kinds:
+///
+/// * **counter-based** ([`Generator::new`], the default): each fill takes one
+///   [`Stream`] ([`Generator::next_stream`]), a pure function of
+///   `(seed, call number)`, so a fill's values do not depend on its size, the
+///   thread count, the instruction set or the shard being filled;
+/// * **torch-exact** ([`Generator::torch`]): PyTorch's CPU generator
+///   (MT19937, consumed serially in PyTorch's order), so the same calls after
+///   the same seed give PyTorch 2.15's own numbers, bit for bit (see
+///   [`crate::torch`]).
+///
+/// Every function that draws takes an `Option<&mut Generator>` and accepts
+/// either kind; `None` means the global generator ([`manual_seed`],
+/// [`crate::torch::manual_seed`]).
 ///
 /// ```
 /// use nninit::Generator;
@@ -62,63 +82,136 @@ pub(crate) const fn mix64(mut z: u64) -> u64 {
 /// let mut b = Generator::new(7);
 /// assert_eq!(a.next_stream(), b.next_stream());
 /// assert_ne!(a.next_stream(), Generator::new(7).next_stream());
+/// assert!(Generator::torch(7).is_torch());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Generator {
-    seed: u64,
-    calls: u64,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    Counter { seed: u64, calls: u64 },
+    Torch(Box<TorchGenerator>),
 }
 
 /// A snapshot of a [`Generator`], for checkpointing (`get_state`/`set_state`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct GeneratorState {
-    /// The seed the generator was created or last reseeded with.
-    pub seed: u64,
-    /// How many streams it has handed out since.
-    pub calls: u64,
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GeneratorState {
+    /// A counter-based generator.
+    Counter {
+        /// The seed the generator was created or last reseeded with.
+        seed: u64,
+        /// How many streams it has handed out since.
+        calls: u64,
+    },
+    /// A torch-exact generator: PyTorch's state, convertible to and from
+    /// the bytes of `torch.get_rng_state()`.
+    Torch(TorchState),
 }
 
 impl Generator {
-    /// A generator seeded with `seed`.
+    /// A counter-based generator seeded with `seed`.
     pub const fn new(seed: u64) -> Generator {
-        Generator { seed, calls: 0 }
+        Generator {
+            kind: Kind::Counter { seed, calls: 0 },
+        }
     }
 
-    /// The seed this generator was created or last reseeded with.
+    /// A torch-exact generator: PyTorch's CPU generator after
+    /// `manual_seed(seed)`. All 64 bits are kept as the
+    /// [`initial_seed`](Self::initial_seed); the stream uses the low 32, as
+    /// in PyTorch.
+    ///
+    /// ```
+    /// use nninit::{Generator, Tensor};
+    /// // torch.manual_seed(0); torch.rand(3)
+    /// let x = Tensor::rand(&[3], Some(&mut Generator::torch(0))).unwrap();
+    /// assert_eq!(x.as_slice(), &[0.49625659, 0.76822180, 0.08847743]);
+    /// ```
+    pub fn torch(seed: u64) -> Generator {
+        Generator {
+            kind: Kind::Torch(Box::new(TorchGenerator::new(seed))),
+        }
+    }
+
+    /// Whether this is a torch-exact generator.
+    pub fn is_torch(&self) -> bool {
+        matches!(self.kind, Kind::Torch(_))
+    }
+
+    /// The seed this generator was created or last reseeded with (all 64
+    /// bits, for either kind).
     pub fn initial_seed(&self) -> u64 {
-        self.seed
+        match &self.kind {
+            Kind::Counter { seed, .. } => *seed,
+            Kind::Torch(t) => t.initial_seed(),
+        }
     }
 
-    /// Reseeds the generator, as `torch.Generator.manual_seed` does.
+    /// Reseeds the generator, as `torch.Generator.manual_seed` does; the kind
+    /// stays (a torch-exact generator also forgets its cached normal).
     pub fn manual_seed(&mut self, seed: u64) -> &mut Self {
-        *self = Generator::new(seed);
+        *self = match self.kind {
+            Kind::Counter { .. } => Generator::new(seed),
+            Kind::Torch(_) => Generator::torch(seed),
+        };
         self
     }
 
     /// The current state.
     pub fn state(&self) -> GeneratorState {
-        GeneratorState {
-            seed: self.seed,
-            calls: self.calls,
+        match &self.kind {
+            Kind::Counter { seed, calls } => GeneratorState::Counter {
+                seed: *seed,
+                calls: *calls,
+            },
+            Kind::Torch(t) => GeneratorState::Torch(TorchState(t.clone())),
         }
     }
 
-    /// Restores a state taken with [`state`](Self::state).
+    /// Restores a state taken with [`state`](Self::state) (of either kind;
+    /// the generator takes the kind of the state).
     pub fn set_state(&mut self, state: GeneratorState) {
-        self.seed = state.seed;
-        self.calls = state.calls;
+        self.kind = match state {
+            GeneratorState::Counter { seed, calls } => Kind::Counter { seed, calls },
+            GeneratorState::Torch(t) => Kind::Torch(t.0),
+        };
     }
 
-    /// Hands out the next stream and advances the generator by one call.
+    /// How many streams a counter-based generator has handed out since it
+    /// was seeded (`None` for a torch-exact one).
+    pub fn calls(&self) -> Option<u64> {
+        match self.kind {
+            Kind::Counter { calls, .. } => Some(calls),
+            Kind::Torch(_) => None,
+        }
+    }
+
+    /// Hands out the next stream.
+    ///
+    /// A counter-based generator advances by one call. A torch-exact one
+    /// draws the stream's key from its word stream (`random64()`, two
+    /// words), so counter-based fills can be driven from a torch-exact
+    /// generator too (their values are not PyTorch's: use the initializers,
+    /// which follow PyTorch's algorithms in torch mode).
     pub fn next_stream(&mut self) -> Stream {
-        let key = mix64(mix64(self.seed ^ GOLDEN).wrapping_add(self.calls.wrapping_mul(GOLDEN)));
-        self.calls = self.calls.wrapping_add(1);
-        Stream { key }
+        match &mut self.kind {
+            Kind::Counter { seed, calls } => {
+                let key = mix64(mix64(*seed ^ GOLDEN).wrapping_add(calls.wrapping_mul(GOLDEN)));
+                *calls = calls.wrapping_add(1);
+                Stream { key }
+            }
+            Kind::Torch(t) => Stream {
+                key: mix64(t.random64()),
+            },
+        }
     }
 }
 
 impl Default for Generator {
-    /// A generator with PyTorch's default seed.
+    /// A counter-based generator with PyTorch's default seed.
     fn default() -> Self {
         Generator::new(DEFAULT_SEED)
     }
@@ -127,14 +220,17 @@ impl Default for Generator {
 static GLOBAL: Mutex<Generator> = Mutex::new(Generator::new(DEFAULT_SEED));
 
 fn global() -> std::sync::MutexGuard<'static, Generator> {
-    // A panic while holding the lock cannot leave a `Generator` half-updated
-    // (its methods do not panic), so a poisoned lock is still a valid state.
+    // A panic while holding the lock cannot leave a `Generator` in an
+    // invalid state (every state of its fields is valid), so a poisoned lock
+    // still holds a usable generator.
     GLOBAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Seeds the global generator, like `torch.manual_seed`.
+/// Seeds the global generator, like `torch.manual_seed`, and makes it
+/// counter-based (the default kind; [`crate::torch::manual_seed`] makes it
+/// torch-exact).
 ///
 /// Every function that takes an `Option<&mut Generator>` uses the global
 /// generator when given `None`.
@@ -147,7 +243,7 @@ fn global() -> std::sync::MutexGuard<'static, Generator> {
 /// assert_eq!(a, b);
 /// ```
 pub fn manual_seed(seed: u64) {
-    global().manual_seed(seed);
+    *global() = Generator::new(seed);
 }
 
 /// The seed of the global generator.
@@ -156,16 +252,72 @@ pub fn initial_seed() -> u64 {
 }
 
 /// Runs `f` on the global generator while holding its lock.
+///
+/// `f` must not draw from the global generator itself (pass `Some(g)` to
+/// anything it calls): that would wait for the lock it holds.
 pub fn with_global_generator<R>(f: impl FnOnce(&mut Generator) -> R) -> R {
     f(&mut global())
 }
 
-/// Takes the next stream from `generator`, or from the global one if `None`.
-pub(crate) fn stream_from(generator: Option<&mut Generator>) -> Stream {
-    match generator {
-        Some(g) => g.next_stream(),
-        None => global().next_stream(),
+/// What one random call draws from.
+pub(crate) enum Source<'a> {
+    /// A counter-based generator: [`Counter::take`] hands out the call's
+    /// stream, once nothing can fail any more.
+    Counter(Counter<'a>),
+    /// PyTorch's generator, drawn from serially.
+    Torch(&'a mut TorchGenerator),
+}
+
+/// A counter-based generator, possibly the global one (then its lock is held
+/// until the stream is taken).
+pub(crate) struct Counter<'a>(CounterRef<'a>);
+
+enum CounterRef<'a> {
+    Given(&'a mut Generator),
+    Global(std::sync::MutexGuard<'static, Generator>),
+}
+
+impl Counter<'_> {
+    /// The call's stream; the generator advances by one call (and the
+    /// global generator's lock is released).
+    pub(crate) fn take(self) -> Stream {
+        match self.0 {
+            CounterRef::Given(g) => g.next_stream(),
+            CounterRef::Global(mut guard) => guard.next_stream(),
+        }
     }
+}
+
+/// Runs `f` with what one random call draws from: `generator`, or the
+/// global generator if `None`.
+///
+/// For the global generator `f` runs under its lock, as PyTorch's fills run
+/// under the generator's mutex (a counter-based one releases it when the
+/// stream is taken), so `f` must not draw from the global generator again.
+pub(crate) fn with_source<R>(
+    generator: Option<&mut Generator>,
+    f: impl FnOnce(Source<'_>) -> R,
+) -> R {
+    match generator {
+        Some(g) => match g.kind {
+            Kind::Torch(ref mut t) => f(Source::Torch(t)),
+            Kind::Counter { .. } => f(Source::Counter(Counter(CounterRef::Given(g)))),
+        },
+        None => {
+            let mut guard = global();
+            if let Kind::Torch(ref mut t) = guard.kind {
+                f(Source::Torch(t))
+            } else {
+                f(Source::Counter(Counter(CounterRef::Global(guard))))
+            }
+        }
+    }
+}
+
+/// Replaces the global generator (by [`crate::torch::manual_seed`] and
+/// [`crate::torch::set_rng_state`]).
+pub(crate) fn set_global(generator: Generator) {
+    *global() = generator;
 }
 
 /// The random numbers of one fill: a key naming an unbounded array of
@@ -240,7 +392,7 @@ mod tests {
         let a = g.next_stream();
         let b = g.next_stream();
         assert_ne!(a, b);
-        assert_eq!(g.state(), GeneratorState { seed: 1, calls: 2 });
+        assert_eq!(g.state(), GeneratorState::Counter { seed: 1, calls: 2 });
         g.manual_seed(1);
         assert_eq!(g.next_stream(), a);
         let s = g.state();
