@@ -160,7 +160,7 @@ fn run(case: &str, mut g: Option<&mut Generator>) -> Vec<(String, Tensor)> {
         }
         "sequence" => {
             let mut gen_ = g;
-            let mut next = |name: &str, t: Tensor| (name.to_string(), t);
+            let next = |name: &str, t: Tensor| (name.to_string(), t);
             let a = Tensor::randn(&[3], gen_.as_deref_mut()).unwrap();
             let b = Tensor::randn(&[5], gen_.as_deref_mut()).unwrap();
             let c = Tensor::randn(&[20], gen_.as_deref_mut()).unwrap();
@@ -169,7 +169,7 @@ fn run(case: &str, mut g: Option<&mut Generator>) -> Vec<(String, Tensor)> {
             init::normal_(&mut e, 1.0, 3.0, gen_.as_deref_mut()).unwrap();
             let f = Tensor::rand(&[9], gen_.as_deref_mut()).unwrap();
             let mut h = Tensor::zeros(&[17]).unwrap();
-            init::uniform_(&mut h, -1.0, 1.0, gen_.as_deref_mut()).unwrap();
+            init::uniform_(&mut h, -1.0, 1.0, gen_).unwrap();
             vec![
                 next("a", a),
                 next("b", b),
@@ -187,17 +187,29 @@ fn run(case: &str, mut g: Option<&mut Generator>) -> Vec<(String, Tensor)> {
 /// Checks case `name` of `fixtures` run on `g` (whose state afterwards is
 /// `state`): every output bit for bit (`Y`, a matrix product, to 1e-6).
 fn check(fixtures: &HashMap<String, Raw>, name: &str, outputs: &[(String, Tensor)], state: &[u8]) {
+    check_to(fixtures, name, outputs, state, &[("Y", 1e-6)]);
+}
+
+/// [`check`], with the outputs named in `approx` compared to within their
+/// tolerance (absolute, plus relative to the value) instead of exactly.
+fn check_to(
+    fixtures: &HashMap<String, Raw>,
+    name: &str,
+    outputs: &[(String, Tensor)],
+    state: &[u8],
+    approx: &[(&str, f32)],
+) {
     for (k, t) in outputs {
         let want = fixtures
             .get(&format!("{name}/{k}"))
             .unwrap_or_else(|| panic!("{name}/{k} missing from the fixture"));
         assert_eq!(t.shape(), want.shape.as_slice(), "{name}/{k}: shape");
         let want = want.f32s();
-        if k == "Y" {
+        if let Some(&(_, tol)) = approx.iter().find(|(a, _)| a == k) {
             for (a, b) in t.as_slice().iter().zip(&want) {
                 assert!(
-                    (a - b).abs() <= 1e-6 * (1.0 + b.abs()),
-                    "{name}/Y: {a} vs {b}"
+                    (a - b).abs() <= tol * (1.0 + b.abs()),
+                    "{name}/{k}: {a} vs {b}"
                 );
             }
         } else {
@@ -248,5 +260,173 @@ fn golden_cases_with_the_global_generator() {
             &outputs,
             &nninit::torch::get_rng_state().unwrap(),
         );
+    }
+}
+
+fn extra() -> HashMap<String, Raw> {
+    fixture::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/torch_extra.safetensors"
+    ))
+}
+
+/// Every `k`-th element of `t`, flattened (the `_everyK` fixture keys).
+fn every(t: &Tensor, k: usize) -> Tensor {
+    let v: Vec<f32> = t.as_slice().iter().step_by(k).copied().collect();
+    let n = v.len();
+    Tensor::from_vec(v, &[n]).unwrap()
+}
+
+/// `"0.0,1.0,2.0,inf"` → numbers.
+fn numbers(s: &str) -> Vec<f64> {
+    s.split(',').map(|v| v.parse().unwrap()).collect()
+}
+
+/// Runs one case of `torch_extra.json` on `g`: its outputs and which of them
+/// are compared to a tolerance.
+fn run_extra(name: &str, g: &mut Generator) -> (Vec<(String, Tensor)>, Vec<(&'static str, f32)>) {
+    let parts: Vec<&str> = name.split('/').collect();
+    let mut v: Vec<(String, Tensor)> = Vec::new();
+    let mut put = |k: &str, t: Tensor| v.push((k.to_string(), t));
+    let mut approx = Vec::new();
+    match parts[0] {
+        "seed" => {
+            assert_eq!(g.initial_seed(), parts[1].parse::<u64>().unwrap());
+            put("a", Tensor::rand(&[5], Some(g)).unwrap());
+            put("b", Tensor::randn(&[20], Some(g)).unwrap());
+            put("c", Tensor::randn(&[3], Some(g)).unwrap());
+        }
+        "trunc_normal_" => {
+            let p = numbers(parts[2]);
+            let mut t = Tensor::zeros(&shape(parts[1])).unwrap();
+            init::trunc_normal_(&mut t, p[0], p[1], p[2], p[3], Some(g)).unwrap();
+            put("out", t);
+        }
+        "sparse_" => {
+            let p = numbers(parts[2]);
+            let mut t = Tensor::zeros(&shape(parts[1])).unwrap();
+            init::sparse_(&mut t, p[0], p[1], Some(g)).unwrap();
+            put("out", t);
+            put("after", Tensor::rand(&[4], Some(g)).unwrap());
+        }
+        "orthogonal_" => {
+            let mut t = Tensor::zeros(&shape(parts[1])).unwrap();
+            init::orthogonal_(&mut t, parts[2].parse().unwrap(), Some(g)).unwrap();
+            put("out", t);
+            put("after", Tensor::rand(&[4], Some(g)).unwrap());
+            approx.push(("out", 1e-5));
+        }
+        "mixed" => {
+            let t = |s: &[usize]| Tensor::zeros(s).unwrap();
+            let mut k = t(&[16, 8, 3, 3]);
+            init::kaiming_uniform_(
+                &mut k,
+                0.1,
+                FanMode::FanOut,
+                Nonlinearity::LeakyRelu,
+                Some(g),
+            )
+            .unwrap();
+            put("k", k);
+            let mut x = t(&[4, 3, 3, 3]);
+            let gain = init::calculate_gain(Nonlinearity::Tanh, None).unwrap();
+            init::xavier_uniform_(&mut x, gain, Some(g)).unwrap();
+            put("x", x);
+            let mut n = t(&[10]);
+            init::normal_(&mut n, 0.1, 0.2, Some(g)).unwrap();
+            put("n", n);
+            let mut n2 = t(&[3]);
+            init::normal_(&mut n2, -3.0, 1e-3, Some(g)).unwrap();
+            put("n2", n2);
+            let mut kn = t(&[5, 3]);
+            init::kaiming_normal_(&mut kn, 0.0, FanMode::FanIn, Nonlinearity::Selu, Some(g))
+                .unwrap();
+            put("kn", kn);
+            let mut xn = t(&[2, 7]);
+            init::xavier_normal_(&mut xn, 1.0, Some(g)).unwrap();
+            put("xn", xn);
+            let mut u = t(&[10]);
+            init::uniform_(&mut u, 2.0, 2.0, Some(g)).unwrap();
+            put("u", u);
+            let mut z = t(&[20]);
+            init::normal_(&mut z, 1.5, 0.0, Some(g)).unwrap();
+            put("z", z);
+            let mut e = t(&[0, 5]);
+            init::kaiming_uniform_(
+                &mut e,
+                0.0,
+                FanMode::FanIn,
+                Nonlinearity::LeakyRelu,
+                Some(g),
+            )
+            .unwrap();
+            put("e", e);
+            put("r0", Tensor::rand(&[0], Some(g)).unwrap());
+            let mut big = t(&[256, 784]);
+            init::kaiming_normal_(&mut big, 0.0, FanMode::FanOut, Nonlinearity::Relu, Some(g))
+                .unwrap();
+            put("big_every13", every(&big, 13));
+            put("after", Tensor::randn(&[7], Some(g)).unwrap());
+        }
+        "sizes" => {
+            for n in 1..=40 {
+                let mut u = Tensor::zeros(&[n]).unwrap();
+                init::uniform_(&mut u, -1.0, 1.0, Some(g)).unwrap();
+                put(&format!("u{n}"), u);
+                put(&format!("n{n}"), Tensor::randn(&[n], Some(g)).unwrap());
+            }
+        }
+        "linear_big" => {
+            let l = Linear::with_options(1024, 1024, true, Some(g)).unwrap();
+            put("weight_every97", every(&l.weight.data().unwrap(), 97));
+            put("bias", l.bias.unwrap().data().unwrap().clone());
+            let l = Linear::with_options(3, 5, false, Some(g)).unwrap();
+            put("nobias", l.weight.data().unwrap().clone());
+            put("after", Tensor::rand(&[3], Some(g)).unwrap());
+        }
+        "continue" => {
+            put("a", Tensor::randn(&[3], Some(g)).unwrap());
+            put("b", Tensor::rand(&[4], Some(g)).unwrap());
+            put("c", Tensor::randn(&[40], Some(g)).unwrap());
+        }
+        other => panic!("unknown extra case {other}"),
+    }
+    (v, approx)
+}
+
+#[test]
+fn extra_cases_match_pytorch() {
+    let fixtures = extra();
+    let path = format!(
+        "{}/tests/fixtures/torch_extra.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let cases = index["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 30);
+    for c in cases {
+        let name = c["name"].as_str().unwrap();
+        let mut g = Generator::torch(c["seed"].as_u64().unwrap());
+        if let Some(state) = fixtures.get(&format!("{name}/state_in")) {
+            // A state saved in Python (with a cached normal) continues here.
+            g.set_state(GeneratorState::Torch(
+                nninit::rng::TorchState::from_bytes(&state.bytes).unwrap(),
+            ));
+            assert_eq!(state_bytes(&g), state.bytes, "{name}: state round trip");
+        }
+        let (outputs, approx) = run_extra(name, &mut g);
+        let names: Vec<&str> = outputs.iter().map(|(k, _)| k.as_str()).collect();
+        let mut want: Vec<&str> = c["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let mut got = names.clone();
+        got.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(got, want, "{name}: outputs");
+        check_to(&fixtures, name, &outputs, &state_bytes(&g), &approx);
     }
 }
