@@ -284,7 +284,10 @@ fn numbers(s: &str) -> Vec<f64> {
 
 /// Runs one case of `torch_extra.json` on `g`: its outputs and which of them
 /// are compared to a tolerance.
-fn run_extra(name: &str, g: &mut Generator) -> (Vec<(String, Tensor)>, Vec<(&'static str, f32)>) {
+/// Named outputs of a case.
+type Outputs = Vec<(String, Tensor)>;
+
+fn run_extra(name: &str, g: &mut Generator) -> (Outputs, Vec<(&'static str, f32)>) {
     let parts: Vec<&str> = name.split('/').collect();
     let mut v: Vec<(String, Tensor)> = Vec::new();
     let mut put = |k: &str, t: Tensor| v.push((k.to_string(), t));

@@ -20,15 +20,6 @@ impl Raw {
             .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
             .collect()
     }
-
-    /// The data as `i64` (the dtype must be `I64`).
-    pub(crate) fn i64s(&self) -> Vec<i64> {
-        assert_eq!(self.dtype, "I64");
-        self.bytes
-            .chunks_exact(8)
-            .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
-            .collect()
-    }
 }
 
 /// Every tensor of the safetensors file at `path`.
