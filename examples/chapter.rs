@@ -3,7 +3,14 @@
 //!
 //! ```text
 //! cargo run --release --example chapter
+//! cargo run --release --example chapter -- --generator torch --seed 0
 //! ```
+//!
+//! With `--generator torch --seed S` the global generator is torch-exact
+//! (`nninit::torch::manual_seed(S)`), and the tour also prints, as `## label`
+//! blocks, every tensor that the chapter's cells print in PyTorch
+//! (`python torch-rng/chapter_cells.py S` in the shared folder), with
+//! PyTorch's own values: the same draws in the same order.
 //!
 //! `tests/chapter.rs` includes this file and asserts every item.
 
@@ -203,9 +210,34 @@ pub(crate) fn train_tied_losses(out: &mut String) -> Result<Vec<f32>> {
     train_tied::train(100, 25, out)
 }
 
+/// Which global generator the tour runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// `manual_seed(42)`: the counter-based default.
+    Counter,
+    /// `nninit::torch::manual_seed(seed)`, and PyTorch's printed tensors.
+    Torch(u64),
+}
+
+/// In torch mode, one `## label` block of PyTorch's cells (`chapter_cells.py`).
+fn show(out: &mut String, mode: Mode, label: &str, value: &dyn std::fmt::Display) {
+    if let Mode::Torch(_) = mode {
+        writeln!(out, "## {label}\n{value}").unwrap();
+    }
+}
+
 /// Items 1 to 9 of the tour, written to `out`.
+#[allow(dead_code)] // used by tests/chapter.rs
 pub(crate) fn run(out: &mut String) -> Result<()> {
-    manual_seed(42);
+    run_with(out, Mode::Counter)
+}
+
+/// [`run`] on the generator `mode` names.
+pub(crate) fn run_with(out: &mut String, mode: Mode) -> Result<()> {
+    match mode {
+        Mode::Counter => manual_seed(42),
+        Mode::Torch(seed) => nninit::torch::manual_seed(seed),
+    }
 
     // 1. A lazy network; shapes are inferred at the first forward.
     writeln!(out, "## 1. Lazy layers").unwrap();
@@ -217,11 +249,23 @@ pub(crate) fn run(out: &mut String) -> Result<()> {
     writeln!(out, "X = {x}").unwrap();
     writeln!(out, "net(X).shape = {:?}", y.shape()).unwrap();
     writeln!(out, "{net}").unwrap();
+    show(out, mode, "X", &x);
+    show(out, mode, "net(X)", &y);
 
     // 2. Parameter access.
     writeln!(out, "\n## 2. Parameter access").unwrap();
     writeln!(out, "net[2].state_dict() = {}", net[2].state_dict()).unwrap();
     let last = net.child::<Linear>(2)?;
+    show(out, mode, "net[2].weight", &last.weight);
+    if let Some(b) = &last.bias {
+        show(out, mode, "net[2].bias", b);
+    }
+    show(
+        out,
+        mode,
+        "net[0].weight.data",
+        &*net.child::<Linear>(0)?.weight.data()?,
+    );
     let bias = last.bias.as_ref().expect("LazyLinear(1) has a bias");
     // The static type says it: `&nninit::nn::Parameter`.
     let _: &nninit::nn::Parameter = bias;
@@ -257,10 +301,12 @@ pub(crate) fn run(out: &mut String) -> Result<()> {
     let mut rgnet = Sequential::new().with(block2()?).with(Linear::new(4, 1)?);
     let y = rgnet.forward(&x)?;
     writeln!(out, "rgnet(X) = {y}").unwrap();
+    show(out, mode, "rgnet(X)", &y);
     writeln!(out, "{rgnet}").unwrap();
     let inner = rgnet[0][1][0].to::<Linear>()?;
     let bias = inner.bias.as_ref().expect("Linear(4, 8) has a bias");
     writeln!(out, "rgnet[0][1][0].bias.data = {}", *bias.data()?).unwrap();
+    show(out, mode, "rgnet[0][1][0].bias.data", &*bias.data()?);
     let name = rgnet
         .named_parameters()
         .into_iter()
@@ -276,6 +322,8 @@ pub(crate) fn run(out: &mut String) -> Result<()> {
     let row0 = Tensor::from_slice(first.weight.data()?.row(0)?, &[4])?;
     let b0 = first.bias.as_ref().expect("bias").data()?[[0]];
     writeln!(out, "init_normal: ({row0}, {})", Tensor::scalar(b0)).unwrap();
+    show(out, mode, "init_normal net[0].weight.data[0]", &row0);
+    show(out, mode, "init_normal net[0].weight", &first.weight);
     net.apply(&mut init_constant)?;
     let first = net.child::<Linear>(0)?;
     let row0 = Tensor::from_slice(first.weight.data()?.row(0)?, &[4])?;
@@ -296,6 +344,13 @@ pub(crate) fn run(out: &mut String) -> Result<()> {
     let row0 = Tensor::from_slice(net.child::<Linear>(0)?.weight.data()?.row(0)?, &[4])?;
     writeln!(out, "{row0}").unwrap();
     writeln!(out, "{}", *net.child::<Linear>(2)?.weight.data()?).unwrap();
+    show(out, mode, "xavier net[0].weight.data[0]", &row0);
+    show(
+        out,
+        mode,
+        "xavier net[0].weight.data",
+        &*net.child::<Linear>(0)?.weight.data()?,
+    );
 
     // 5. Custom initialization.
     writeln!(out, "\n## 5. Custom initialization").unwrap();
@@ -304,6 +359,13 @@ pub(crate) fn run(out: &mut String) -> Result<()> {
     out.push_str(&printed);
     let w = net.child::<Linear>(0)?.weight.data()?.narrow(0..2)?;
     writeln!(out, "net[0].weight[:2] = {w}").unwrap();
+    show(out, mode, "my_init net[0].weight[:2]", &w);
+    show(
+        out,
+        mode,
+        "my_init net[0].weight",
+        &*net.child::<Linear>(0)?.weight.data()?,
+    );
 
     // 6. Setting parameters directly.
     writeln!(out, "\n## 6. Direct setting").unwrap();
@@ -314,14 +376,17 @@ pub(crate) fn run(out: &mut String) -> Result<()> {
     }
     let row0 = Tensor::from_slice(net.child::<Linear>(0)?.weight.data()?.row(0)?, &[4])?;
     writeln!(out, "net[0].weight.data[0] = {row0}").unwrap();
+    show(out, mode, "direct net[0].weight.data[0]", &row0);
 
     // 7. Tied parameters.
     writeln!(out, "\n## 7. Tied parameters").unwrap();
     let mut tied = tied_net()?;
-    tied.forward(&x)?;
+    let y = tied.forward(&x)?;
     let row = |net: &Sequential, i: usize| -> Result<String> {
         Ok(Tensor::from_slice(net.child::<Linear>(i)?.weight.data()?.row(0)?, &[8])?.to_string())
     };
+    show(out, mode, "tied net(X)", &y);
+    show(out, mode, "tied net[2].weight.data[0]", &row(&tied, 2)?);
     writeln!(out, "{}", row(&tied, 2)? == row(&tied, 4)?).unwrap();
     tied.child::<Linear>(2)?.weight.data_mut()?[[0, 0]] = 100.0;
     writeln!(out, "{}", row(&tied, 2)? == row(&tied, 4)?).unwrap();
@@ -418,9 +483,49 @@ pub(crate) fn run(out: &mut String) -> Result<()> {
     Ok(())
 }
 
+/// `--generator counter|torch` and `--seed S`, or a one-line error.
+fn parse_args(args: &[String]) -> std::result::Result<Mode, String> {
+    let (mut torch, mut seed) = (false, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        match a.as_str() {
+            "--generator" => match value("--generator")?.as_str() {
+                "torch" => torch = true,
+                "counter" => torch = false,
+                other => {
+                    return Err(format!(
+                        "--generator: expected torch or counter, found {other:?}"
+                    ));
+                }
+            },
+            "--seed" => {
+                let v = value("--seed")?;
+                seed = Some(
+                    v.parse::<u64>()
+                        .map_err(|_| format!("--seed: not a u64: {v:?}"))?,
+                );
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    match (torch, seed) {
+        (true, seed) => Ok(Mode::Torch(seed.unwrap_or(0))),
+        (false, None) => Ok(Mode::Counter),
+        (false, Some(_)) => {
+            Err("--seed needs --generator torch (the default tour uses seed 42)".into())
+        }
+    }
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mode = parse_args(&args).unwrap_or_else(|e| {
+        eprintln!("chapter: {e}");
+        std::process::exit(2);
+    });
     let mut out = String::new();
-    let result = run(&mut out);
+    let result = run_with(&mut out, mode);
     print!("{out}");
     if let Err(e) = result {
         eprintln!("error: {e}");
