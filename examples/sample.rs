@@ -12,6 +12,17 @@
 //!     --a 0 --mode fan_out --nonlinearity relu --out w.npy
 //! ```
 //!
+//! ```text
+//! cargo run --release --example sample -- kaiming_uniform --shape 64,32 \
+//!     --generator torch --seed 3 --out w.npy
+//! ```
+//!
+//! With `--generator torch` the tensor is PyTorch's own:
+//! `torch.manual_seed(S); nn.init.NAME_(torch.empty(shape), ...)` gives the
+//! same values, bit for bit (`normal`, `uniform`, `trunc_normal` are
+//! `nn.init.normal_`, `uniform_` and `trunc_normal_` then; `orthogonal`
+//! matches to 1e-5, its QR being this crate's).
+//!
 //! Names are the init function names without the trailing underscore. Bad
 //! arguments (or parameters an initializer rejects) print a one-line error and
 //! exit with code 2.
@@ -43,6 +54,9 @@ usage: sample <NAME> --shape D0,D1,... [options]
   kaiming_uniform, kaiming_normal --a A --mode fan_in|fan_out --nonlinearity NAME
                                    (defaults 0, fan_in, leaky_relu)
 options:
+  --generator counter|torch
+                    counter-based streams (default), or PyTorch's own numbers
+                    (torch.manual_seed(N); nn.init.NAME_(torch.empty(shape), ...))
   --seed N          generator seed (default: PyTorch's default seed)
   --threads N       rayon threads (default: one per core)
   --isa scalar|avx2 force an instruction set (uniform, normal, constant,
@@ -66,15 +80,15 @@ const NAMES: &[(&str, &[&str])] = &[
     ("kaiming_uniform", &["a", "mode", "nonlinearity"]),
     ("kaiming_normal", &["a", "mode", "nonlinearity"]),
 ];
-const COMMON: &[&str] = &["shape", "seed", "threads", "isa", "out"];
+const COMMON: &[&str] = &["shape", "seed", "generator", "threads", "isa", "out"];
 
-struct Args {
+pub(crate) struct Args {
     name: String,
     values: BTreeMap<String, String>,
 }
 
 impl Args {
-    fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
+    pub(crate) fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
         let name = argv.next().ok_or("missing the distribution name")?;
         if name == "-h" || name == "--help" {
             return Err(String::new());
@@ -174,6 +188,45 @@ impl Args {
         }))
     }
 
+    /// The plain fills as initializers (`nn.init.uniform_`, ...), for the
+    /// torch-exact generator.
+    fn plain_init(&self) -> Result<Init, String> {
+        Ok(match self.name.as_str() {
+            "uniform" => Init::Uniform {
+                a: self.number("a", Some(0.0))?,
+                b: self.number("b", Some(1.0))?,
+            },
+            "normal" => Init::Normal {
+                mean: self.number("mean", Some(0.0))?,
+                std: self.number("std", Some(1.0))?,
+            },
+            "trunc_normal" => Init::TruncNormal {
+                mean: self.number("mean", Some(0.0))?,
+                std: self.number("std", Some(1.0))?,
+                a: self.number("a", Some(-2.0))?,
+                b: self.number("b", Some(2.0))?,
+            },
+            "constant" => Init::Constant {
+                val: self.number("val", None)?,
+            },
+            "zeros" => Init::Constant { val: 0.0 },
+            "ones" => Init::Constant { val: 1.0 },
+            other => unreachable!("{other} is an initializer"),
+        })
+    }
+
+    /// `--generator` and `--seed`.
+    fn generator(&self) -> Result<Generator, String> {
+        let seed = self.get("seed")?.unwrap_or(nninit::rng::DEFAULT_SEED);
+        match self.values.get("generator").map(String::as_str) {
+            None | Some("counter") => Ok(Generator::new(seed)),
+            Some("torch") => Ok(Generator::torch(seed)),
+            Some(other) => Err(format!(
+                "--generator: expected counter or torch, found {other:?}"
+            )),
+        }
+    }
+
     fn number(&self, key: &str, default: Option<f64>) -> Result<f64, String> {
         self.get(key)?
             .or(default)
@@ -196,8 +249,25 @@ impl Args {
 }
 
 fn run(args: &Args) -> Result<(), String> {
+    let s = sample(args)?;
+    report(args, &s.tensor, s.seconds, s.kernels, s.threads)
+}
+
+/// What [`sample`] made.
+pub(crate) struct Sampled {
+    pub(crate) tensor: Tensor,
+    /// Seconds the fill took.
+    pub(crate) seconds: f64,
+    pub(crate) kernels: Kernels,
+    pub(crate) threads: usize,
+    /// The generator after the fill.
+    pub(crate) generator: Generator,
+}
+
+/// The tensor `args` describe.
+pub(crate) fn sample(args: &Args) -> Result<Sampled, String> {
     let shape = args.shape()?;
-    let mut generator = Generator::new(args.get("seed")?.unwrap_or(nninit::rng::DEFAULT_SEED));
+    let mut generator = args.generator()?;
     let kernels = match args.get::<String>("isa")? {
         None => Kernels::active(),
         Some(name) => Kernels::new(name.parse::<Isa>()?).map_err(|e| e.to_string())?,
@@ -213,7 +283,11 @@ fn run(args: &Args) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
 
-    if let Some(init) = args.init()? {
+    let init = match args.init()? {
+        None if generator.is_torch() => Some(args.plain_init()?),
+        init => init,
+    };
+    if let Some(init) = init {
         if args.values.contains_key("isa") && kernels.isa() != Kernels::active().isa() {
             return Err(format!(
                 "--isa does not apply to {}: set NNINIT_ISA={} instead",
@@ -228,7 +302,13 @@ fn run(args: &Args) -> Result<(), String> {
         pool.install(|| init.apply(&mut tensor, Some(&mut generator)))
             .map_err(|e| e.to_string())?;
         let seconds = start.elapsed().as_secs_f64();
-        return report(args, &tensor, seconds, Kernels::active(), threads);
+        return Ok(Sampled {
+            tensor,
+            seconds,
+            kernels: Kernels::active(),
+            threads,
+            generator,
+        });
     }
 
     // Parameters are validated before anything is allocated.
@@ -277,7 +357,13 @@ fn run(args: &Args) -> Result<(), String> {
         Fill::Constant(v) => kernels.fill_constant(tensor.as_mut_slice(), *v),
     });
     let seconds = start.elapsed().as_secs_f64();
-    report(args, &tensor, seconds, kernels, threads)
+    Ok(Sampled {
+        tensor,
+        seconds,
+        kernels,
+        threads,
+        generator,
+    })
 }
 
 /// Prints the throughput line and writes `--out`.

@@ -95,6 +95,28 @@ out['nobias'] = l.weight.data
 out['after'] = torch.rand(3)
 """)
 
+# examples/sample.rs --generator torch: argv (after the seed and shape) and the
+# PyTorch call it must equal.
+SAMPLE = [
+    ("uniform --a -0.5 --b 2", "nn.init.uniform_(t, -0.5, 2)"),
+    ("normal --mean 0.5 --std 2", "nn.init.normal_(t, 0.5, 2)"),
+    ("trunc_normal --std 0.02 --a -0.04 --b 0.04", "nn.init.trunc_normal_(t, std=0.02, a=-0.04, b=0.04)"),
+    ("trunc_normal --a 1 --b 3", "nn.init.trunc_normal_(t, a=1, b=3)"),
+    ("constant --val 3", "nn.init.constant_(t, 3)"),
+    ("zeros", "nn.init.zeros_(t)"),
+    ("ones", "nn.init.ones_(t)"),
+    ("eye", "nn.init.eye_(t)"),
+    ("orthogonal --gain 2", "nn.init.orthogonal_(t, 2)"),
+    ("sparse --sparsity 0.3", "nn.init.sparse_(t, 0.3)"),
+    ("xavier_uniform --gain 1.5", "nn.init.xavier_uniform_(t, gain=1.5)"),
+    ("xavier_normal", "nn.init.xavier_normal_(t)"),
+    ("kaiming_uniform --a 2.23606797749979", "nn.init.kaiming_uniform_(t, a=math.sqrt(5))"),
+    ("kaiming_normal --mode fan_out --nonlinearity relu", "nn.init.kaiming_normal_(t, mode='fan_out', nonlinearity='relu')"),
+]
+for argv, call in SAMPLE:
+    case(f"sample/{argv}", 3, f"t = torch.empty(24, 10); out['out'] = {call}")
+case("sample_dirac", 3, "out['out'] = nn.init.dirac_(torch.empty(4, 2, 3, 3), 2)")
+
 # A state saved in Python continues in Rust: state_in is taken after the
 # setup code (which leaves a cached normal), then the case code runs.
 STATEFUL = [("continue", 5, "torch.randn(7)", "out['a'] = torch.randn(3); out['b'] = torch.rand(4); out['c'] = torch.randn(40)")]

@@ -11,6 +11,10 @@ mod common;
 #[path = "common/fixture.rs"]
 mod fixture;
 
+#[path = "../examples/sample.rs"]
+#[allow(dead_code)]
+mod sample;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -387,6 +391,21 @@ fn run_extra(name: &str, g: &mut Generator) -> (Outputs, Vec<(&'static str, f32)
             put("nobias", l.weight.data().unwrap().clone());
             put("after", Tensor::rand(&[3], Some(g)).unwrap());
         }
+        "sample" | "sample_dirac" => {
+            // examples/sample.rs with --generator torch (its own generator).
+            let (argv, shape) = match parts[0] {
+                "sample" => (parts[1], "24,10"),
+                _ => ("dirac --groups 2", "4,2,3,3"),
+            };
+            let argv = format!("{argv} --shape {shape} --generator torch --seed 3");
+            let args = sample::Args::parse(argv.split_whitespace().map(String::from)).unwrap();
+            let sampled = sample::sample(&args).unwrap();
+            put("out", sampled.tensor);
+            *g = sampled.generator;
+            if argv.starts_with("orthogonal") {
+                approx.push(("out", 1e-5));
+            }
+        }
         "continue" => {
             put("a", Tensor::randn(&[3], Some(g)).unwrap());
             put("b", Tensor::rand(&[4], Some(g)).unwrap());
@@ -407,7 +426,7 @@ fn extra_cases_match_pytorch() {
     let index: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let cases = index["cases"].as_array().unwrap();
-    assert_eq!(cases.len(), 30);
+    assert_eq!(cases.len(), 45);
     for c in cases {
         let name = c["name"].as_str().unwrap();
         let mut g = Generator::torch(c["seed"].as_u64().unwrap());
