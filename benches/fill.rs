@@ -7,7 +7,8 @@
 //! chunk under rayon at all threads).
 //!
 //! Run: `cargo bench --bench fill` (or with `-- 1thread` / `-- threads`, or
-//! `-- 'slice_fill|nninit_normal|trunc'` for `trunc_normal_` beside its baselines).
+//! `-- 'slice_fill|nninit_normal|trunc'` for `trunc_normal_` beside its
+//! baselines, or `-- torch` for the torch-exact generator's fills).
 
 use std::hint::black_box;
 
@@ -140,6 +141,18 @@ fn group(c: &mut Criterion, threads: usize) {
     bench(&mut g, &pool, &mut buf, "nninit_constant", &|b| {
         kernels.fill_constant(b, black_box(0.5))
     });
+    if threads == 1 {
+        // The torch-exact generator: PyTorch's serial MT19937 stream, so one
+        // thread whatever the pool (PyTorch's own: `scripts/bench_torch.py`).
+        let mut torch = nninit::Generator::torch(0);
+        let std_uniform = Uniform::new(-1.0, 1.0).unwrap();
+        g.bench_function("nninit_torch_uniform", |b| {
+            b.iter(|| std_uniform.fill(&mut buf, Some(&mut torch)))
+        });
+        g.bench_function("nninit_torch_normal", |b| {
+            b.iter(|| normal.fill(&mut buf, Some(&mut torch)))
+        });
+    }
     // Mask a normal fill in place: the threshold zeroes about half.
     normal.fill_with(kernels, stream, 0, &mut buf);
     bench(&mut g, &pool, &mut buf, "nninit_mask", &|b| {

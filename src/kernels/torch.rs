@@ -59,10 +59,16 @@ fn twist8<B: Backend>(b: B, u: B::I, v: B::I, k: B::I) -> B::I {
 /// `state[i + 397]`, word `i ≥ 227` the new `state[i − 227]`; both are at
 /// least eight words away from `i`, so each group of eight reads only
 /// values that are final for it.
+///
+/// The groups start at multiples of eight (words 224..232, where the two
+/// rules meet, are done one by one), so that the tempering that reads the
+/// state right after reads exactly the vectors just stored: a load that
+/// straddles two recent stores cannot be forwarded from them and stalls.
 #[inline(always)]
 pub(crate) fn twist<B: Backend>(b: B, s: &mut [u32; N]) {
+    const SEAM: usize = (N - M) / WIDTH * WIDTH; // 224
     let mut i = 0;
-    while i + WIDTH <= N - M {
+    while i < SEAM {
         let w = twist8(
             b,
             load_u32(b, s, i),
@@ -72,8 +78,9 @@ pub(crate) fn twist<B: Backend>(b: B, s: &mut [u32; N]) {
         b.store_u32((&mut s[i..i + WIDTH]).try_into().expect("WIDTH words"), w);
         i += WIDTH;
     }
-    while i < N - M {
-        s[i] = mt19937::twist_word(s[i], s[i + 1], s[i + M]);
+    while i < SEAM + WIDTH {
+        let k = if i < N - M { s[i + M] } else { s[i + M - N] };
+        s[i] = mt19937::twist_word(s[i], s[i + 1], k);
         i += 1;
     }
     while i + WIDTH < N {

@@ -27,7 +27,11 @@ pub(crate) const UPPER_MASK: u32 = 0x8000_0000;
 pub(crate) const LOWER_MASK: u32 = 0x7fff_ffff;
 
 /// The engine: state words and PyTorch's `left`/`next` counters.
+///
+/// Aligned to a cache line, so that the vectorized twist's stores (at
+/// multiples of eight words) never straddle one.
 #[derive(Clone, PartialEq, Eq)]
+#[repr(C, align(64))]
 pub(crate) struct Mt19937 {
     /// The 624 state words.
     pub(crate) state: [u32; N],
