@@ -4,6 +4,11 @@
 //! documented range; for the element-wise initializers the scalar path gives
 //! the same bits (through `Init::fill_shard_with`), and so does a shard; a
 //! call that fails takes no stream from the generator.
+//!
+//! With `torch` set, the generator is torch-exact: the same invariants (with
+//! the torch samplers' ranges), a failed call leaves the state untouched,
+//! and `Init::apply_with(Kernels::scalar(), ..)` gives the same bits and the
+//! same generator state.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -35,6 +40,7 @@ struct Input {
     shape: Vec<u8>,
     seed: u64,
     split: u16,
+    torch: bool,
 }
 
 fn nonlinearity(i: u8) -> Nonlinearity {
@@ -84,7 +90,11 @@ fuzz_target!(|input: Input| {
         Which::Orthogonal { gain } => Init::Orthogonal { gain },
         Which::Sparse { sparsity, std } => Init::Sparse { sparsity, std },
     };
-    let mut g = Generator::new(input.seed);
+    let mut g = if input.torch {
+        Generator::torch(input.seed)
+    } else {
+        Generator::new(input.seed)
+    };
     let before = g.state();
     let t = match init.tensor(&shape, Some(&mut g)) {
         Err(_) => {
@@ -107,11 +117,11 @@ fuzz_target!(|input: Input| {
     // The documented range of each initializer.
     let numel = v.len();
     let fans = nninit::init::calculate_fan_in_and_fan_out(&shape).ok();
+    // PyTorch's double-precision path reaches √(−2 ln 2⁻⁵³) ≈ 8.57.
+    let max_z = if input.torch { 8.58 } else { NORMAL_MAX_ABS_Z };
     let normal_bound = |mean: f64, std: f64| {
         let (m, s) = (mean as f32 as f64, std as f32 as f64);
-        move |x: f32| {
-            (x as f64 - m).abs() <= NORMAL_MAX_ABS_Z * s * (1.0 + 1e-6) + m.abs() * 1e-6 + 1e-37
-        }
+        move |x: f32| (x as f64 - m).abs() <= max_z * s * (1.0 + 1e-6) + m.abs() * 1e-6 + 1e-37
     };
     let sym_bound = |bound: f64| move |x: f32| (x as f64).abs() <= bound * (1.0 + 1e-6) + 1e-37;
     let ok: Box<dyn Fn(f32) -> bool> = match init {
@@ -120,6 +130,10 @@ fuzz_target!(|input: Input| {
             Box::new(move |x| x == a || (x >= a && x < b))
         }
         Init::Normal { mean, std } => Box::new(normal_bound(mean, std)),
+        // The torch sampler tests against the bounds rounded to f32.
+        Init::TruncNormal { a, b, .. } if input.torch => {
+            Box::new(move |x| x >= a as f32 && x <= b as f32)
+        }
         Init::TruncNormal { a, b, .. } => Box::new(move |x| (x as f64) >= a && (x as f64) <= b),
         Init::Constant { val } => Box::new(move |x| x.to_bits() == (val as f32).to_bits()),
         Init::XavierUniform { gain } | Init::XavierNormal { gain } if numel > 0 => {
@@ -128,7 +142,7 @@ fuzz_target!(|input: Input| {
             let k = if matches!(init, Init::XavierUniform { .. }) {
                 3f64.sqrt()
             } else {
-                NORMAL_MAX_ABS_Z
+                max_z
             };
             Box::new(sym_bound(k * std))
         }
@@ -148,7 +162,7 @@ fuzz_target!(|input: Input| {
             let k = if matches!(init, Init::KaimingUniform { .. }) {
                 3f64.sqrt()
             } else {
-                NORMAL_MAX_ABS_Z
+                max_z
             };
             Box::new(sym_bound(k * std))
         }
@@ -171,6 +185,25 @@ fuzz_target!(|input: Input| {
                 "sparse_: column {c} has {z} zeros, want {zeros}"
             );
         }
+    }
+
+    if input.torch {
+        // The scalar kernels draw the same words and give the same bits.
+        let mut g2 = Generator::torch(input.seed);
+        let mut scalar = Tensor::zeros(&shape).unwrap();
+        init.apply_with(Kernels::scalar(), &mut scalar, Some(&mut g2))
+            .unwrap();
+        assert_eq!(
+            bits(scalar.as_slice()),
+            bits(v),
+            "{init:?}: torch scalar path differs"
+        );
+        assert_eq!(
+            g2.state(),
+            g.state(),
+            "{init:?}: torch scalar path drew differently"
+        );
+        return;
     }
 
     // Element-wise initializers: the scalar path and a split shard give the

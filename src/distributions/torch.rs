@@ -113,6 +113,10 @@ fn norm_cdf(x: f64) -> f64 {
     (1.0 + erf) / 2.0
 }
 
+/// How far from the mean (in std) the nearest point of a `p ≤ 0.3` window may
+/// lie.
+const MAX_PEAK_Z: f64 = 1000.0;
+
 /// PyTorch 2.15's `trunc_normal_(mean, std, a, b)`, validated: which of its
 /// two rejection samplers runs, with the values it prepares.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -182,8 +186,14 @@ impl TruncNormal {
             std: std as f32,
             log_peak: log_peak as f32,
         };
+        // The test must be finite across the window, and the window's peak
+        // must lie within ~1000 std of the mean: beyond, the f32 rounding of
+        // z² (about z²·2⁻²⁴) swamps the density's shape and the acceptance
+        // probability can round to 0, so PyTorch would loop forever.
         let finite = |c: f32| t.log_density(c).is_finite();
-        if !(finite(uniform.from()) && finite(uniform.to()) && (log_peak as f32).is_finite()) {
+        if !(finite(uniform.from()) && finite(uniform.to()) && (log_peak as f32).is_finite())
+            || ((mode - mean) / std).abs() > MAX_PEAK_Z
+        {
             return Err(Error::TorchTruncNormalWindow { mean, std, a, b });
         }
         Ok(t)
@@ -292,6 +302,7 @@ mod tests {
         assert!(TruncNormal::new(0.0, 1.0, 5.0, f64::INFINITY).is_err());
         assert!(TruncNormal::new(0.0, 1.0, -1e30, -1e29).is_err());
         assert!(TruncNormal::new(0.0, 1.0, 40.0, 41.0).is_ok());
+        assert!(TruncNormal::new(0.0, 1e-3, 1e10, 1e10 + 1.0).is_err());
         assert!(TruncNormal::new(0.0, 0.0, 0.0, 1.0).is_err());
         assert!(TruncNormal::new(0.0, 1.0, 1.0, 1.0).is_err());
     }

@@ -201,6 +201,33 @@ impl Init {
     /// initializer; a torch-exact one is drawn from as PyTorch's
     /// `torch.nn.init` function draws (nothing for an empty tensor).
     pub fn apply(&self, target: impl InitTarget, generator: Option<&mut Generator>) -> Result<()> {
+        self.apply_with(Kernels::active(), target, generator)
+    }
+
+    /// [`apply`](Self::apply) with the given kernels (for example
+    /// [`Kernels::scalar`], to check that every instruction set gives the
+    /// same bits, for either kind of generator).
+    ///
+    /// ```
+    /// use nninit::init::Init;
+    /// use nninit::kernels::Kernels;
+    /// use nninit::{Generator, Tensor};
+    ///
+    /// let init = Init::Normal { mean: 0.0, std: 1.0 };
+    /// let (mut a, mut b) = (Tensor::zeros(&[100]).unwrap(), Tensor::zeros(&[100]).unwrap());
+    /// init.apply_with(Kernels::scalar(), &mut a, Some(&mut Generator::torch(1))).unwrap();
+    /// init.apply(&mut b, Some(&mut Generator::torch(1))).unwrap();
+    /// assert_eq!(a, b);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`apply`](Self::apply).
+    pub fn apply_with(
+        &self,
+        kernels: Kernels,
+        target: impl InitTarget,
+        generator: Option<&mut Generator>,
+    ) -> Result<()> {
         target.with_tensor(|t| {
             with_source(generator, |source| match source {
                 Source::Counter(counter) => {
@@ -214,13 +241,13 @@ impl Init {
                     // (a constant plan ignores it).
                     let stream = self.take_stream(counter);
                     if let Some(plan) = plan {
-                        plan.fill(Kernels::active(), stream, 0, t.as_mut_slice());
+                        plan.fill(kernels, stream, 0, t.as_mut_slice());
                     }
                     Ok(())
                 }
                 Source::Torch(g) => {
                     if let Some(plan) = self.torch_plan(t.shape())? {
-                        plan.fill(Kernels::active(), g, t.as_mut_slice());
+                        plan.fill(kernels, g, t.as_mut_slice());
                     }
                     Ok(())
                 }
