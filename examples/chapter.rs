@@ -465,10 +465,9 @@ pub(crate) fn run_with(out: &mut String, mode: Mode) -> Result<()> {
     std::fs::remove_file(&path)?;
     let mine = tied.state_dict();
     let exact = back == mine
-        && back.iter().all(|(name, t)| {
-            let bits = |t: &Tensor| t.as_slice().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            bits(&mine[name]) == bits(t)
-        });
+        && back
+            .iter()
+            .all(|(name, t)| mine.get_any(name).is_some_and(|m| m.bit_eq(t)));
     writeln!(
         out,
         "saved the tied network ({bytes} bytes); read back bit-exactly: {exact}"

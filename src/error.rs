@@ -389,6 +389,15 @@ pub enum Error {
         /// Name of the instruction set.
         isa: &'static str,
     },
+    /// A tensor or buffer of one dtype was used where another is needed.
+    Dtype {
+        /// What was used (`this buffer`, `indices`).
+        what: String,
+        /// The dtype needed.
+        expected: &'static str,
+        /// The dtype found.
+        found: &'static str,
+    },
     // ---- torch-exact generator --------------------------------------------
     /// Bytes that are not a valid PyTorch CPU generator state.
     RngState {
@@ -692,6 +701,11 @@ impl fmt::Display for Error {
                 write!(f, "the instruction set {isa} is not supported by this CPU")
             }
             Error::RngState { reason } => f.write_str(reason),
+            Error::Dtype {
+                what,
+                expected,
+                found,
+            } => write!(f, "{what} has dtype {found}, expected {expected}"),
             Error::NotTorchGenerator { op } => write!(
                 f,
                 "{op} needs a torch-exact generator, but the generator is counter-based \

@@ -57,7 +57,7 @@ pub use error::{Error, ModuleNameProblem, Result};
 pub use rng::{
     Generator, GeneratorState, Stream, initial_seed, manual_seed, with_global_generator,
 };
-pub use tensor::Tensor;
+pub use tensor::{AnyTensor, IntTensor, Tensor};
 
 /// The README's Rust example, compiled and run as a doctest.
 #[doc = include_str!("../README.md")]

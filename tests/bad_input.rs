@@ -234,7 +234,7 @@ fn section_5_corrupt_safetensors() {
         ),
         (
             "other dtype",
-            "tensor \"a\" has dtype BF16: only F32 is supported",
+            "tensor \"a\" has dtype BF16: only F32 and I64 are supported",
             st_file(
                 r#"{"a":{"dtype":"BF16","shape":[4],"data_offsets":[0,8]}}"#,
                 &[0; 8],

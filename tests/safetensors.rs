@@ -23,6 +23,7 @@ fn header(bytes: &[u8]) -> serde_json::Value {
 fn assert_bit_exact(a: &StateDict, b: &StateDict) {
     assert_eq!(a.len(), b.len());
     for (name, t) in a.iter() {
+        let t = t.as_f32().expect("float entries");
         let u = b.get(name).unwrap_or_else(|| panic!("{name} missing"));
         assert_eq!(t.shape(), u.shape(), "{name}");
         assert_eq!(
@@ -228,4 +229,29 @@ fn reads_a_file_written_by_pytorch_save_model() {
     assert_eq!(sd.tied_to("4.weight"), Some("2.weight"));
     assert_bit_exact(&sd, &net.state_dict());
     assert!(sd == net.state_dict());
+}
+
+#[test]
+fn int64_entries_round_trip_as_i64() {
+    use nninit::{AnyTensor, IntTensor};
+    let mut sd = StateDict::new();
+    sd.insert("bn.weight", Tensor::ones(&[3]).unwrap());
+    sd.insert("bn.num_batches_tracked", IntTensor::scalar(i64::MAX - 7));
+    sd.insert(
+        "idx",
+        IntTensor::from_vec(vec![-1, 0, 1 << 40], &[3]).unwrap(),
+    );
+    let bytes = nninit::io::safetensors::serialize(&sd).unwrap();
+    let header = header(&bytes);
+    assert_eq!(header["bn.num_batches_tracked"]["dtype"], "I64");
+    assert_eq!(
+        header["bn.num_batches_tracked"]["shape"],
+        serde_json::json!([])
+    );
+    let back = nninit::io::safetensors::deserialize(&bytes).unwrap();
+    assert_eq!(back, sd);
+    assert!(
+        matches!(back.get_any("idx"), Some(AnyTensor::I64(t)) if t.as_slice() == [-1, 0, 1 << 40])
+    );
+    assert!(back.get("idx").is_none(), "get gives float entries only");
 }

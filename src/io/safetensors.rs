@@ -9,7 +9,8 @@
 //! without gaps or overlaps.
 //!
 //! # What we write
-//! Every entry of the [`StateDict`] as `F32`, under its dotted name, written
+//! Every entry of the [`StateDict`] as `F32` (or `I64` for `int64` entries
+//! such as BatchNorm's `num_batches_tracked`), under its dotted name, written
 //! by the `safetensors` crate (sorted by name, header padded to 8 bytes).
 //! A tied parameter is written once, as Python's `safetensors.torch.save_model`
 //! does: within each group of names sharing storage the lexicographically
@@ -18,7 +19,7 @@
 //! Hugging Face tools expect.
 //!
 //! # What we read
-//! `F32` tensors only: any other dtype is an error naming it, never
+//! `F32` and `I64` tensors: any other dtype is an error naming it, never
 //! reinterpreted bytes. Data need not be aligned (values are decoded from
 //! bytes). Each `__metadata__` entry whose key is not a tensor of the file and
 //! whose value is one restores a tie: the key gets the same tensor and
@@ -52,7 +53,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use crate::error::{Error, Result};
 use crate::nn::{LoadReport, Module, StateDict};
-use crate::tensor::Tensor;
+use crate::tensor::{AnyTensor, IntTensor, Tensor};
 
 /// Header lengths above this are refused (the `safetensors` crate's limit).
 pub const MAX_HEADER_BYTES: u64 = 100_000_000;
@@ -65,36 +66,48 @@ fn format_error(reason: impl Into<String>) -> Error {
 }
 
 /// A tensor borrowed for the writer.
-struct F32View<'a> {
-    shape: &'a [usize],
-    data: &'a [f32],
-}
+struct View<'a>(&'a AnyTensor);
 
-impl safetensors::View for F32View<'_> {
+impl safetensors::View for View<'_> {
     fn dtype(&self) -> safetensors::Dtype {
-        safetensors::Dtype::F32
+        match self.0 {
+            AnyTensor::F32(_) => safetensors::Dtype::F32,
+            AnyTensor::I64(_) => safetensors::Dtype::I64,
+        }
     }
 
     fn shape(&self) -> &[usize] {
-        self.shape
+        self.0.shape()
     }
 
     fn data(&self) -> Cow<'_, [u8]> {
-        if cfg!(target_endian = "little") {
-            // SAFETY: any initialized `f32` memory is valid as bytes; the
-            // byte slice covers exactly the `data.len() * 4` bytes of `data`
-            // and borrows it for the same lifetime. On a little-endian target
-            // these are the file's little-endian bytes.
-            Cow::Borrowed(unsafe {
-                std::slice::from_raw_parts(self.data.as_ptr().cast::<u8>(), size_of_val(self.data))
-            })
-        } else {
-            Cow::Owned(self.data.iter().flat_map(|v| v.to_le_bytes()).collect())
+        match self.0 {
+            AnyTensor::F32(t) => {
+                let data = t.as_slice();
+                if cfg!(target_endian = "little") {
+                    // SAFETY: any initialized `f32` memory is valid as bytes;
+                    // the byte slice covers exactly the `data.len() * 4`
+                    // bytes of `data` and borrows it for the same lifetime.
+                    // On a little-endian target these are the file's
+                    // little-endian bytes.
+                    Cow::Borrowed(unsafe {
+                        std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), size_of_val(data))
+                    })
+                } else {
+                    Cow::Owned(data.iter().flat_map(|v| v.to_le_bytes()).collect())
+                }
+            }
+            AnyTensor::I64(t) => {
+                Cow::Owned(t.as_slice().iter().flat_map(|v| v.to_le_bytes()).collect())
+            }
         }
     }
 
     fn data_len(&self) -> usize {
-        size_of_val(self.data)
+        match self.0 {
+            AnyTensor::F32(t) => size_of_val(t.as_slice()),
+            AnyTensor::I64(t) => size_of_val(t.as_slice()),
+        }
     }
 }
 
@@ -149,15 +162,9 @@ pub fn serialize_with_metadata(
     info.extend(ties);
     let views = kept.iter().map(|&name| {
         let t = state_dict
-            .get(name)
+            .get_any(name)
             .expect("planned from the dict's own keys");
-        (
-            name,
-            F32View {
-                shape: t.shape(),
-                data: t.as_slice(),
-            },
-        )
+        (name, View(t))
     });
     safetensors::serialize(views, Some(info)).map_err(|e| format_error(e.to_string()))
 }
@@ -334,23 +341,28 @@ pub fn deserialize_with_metadata(bytes: &[u8]) -> Result<(StateDict, BTreeMap<St
                 data.len()
             )));
         }
-        if e.dtype != "F32" {
-            return Err(format_error(format!(
-                "tensor {:?} has dtype {}: only F32 is supported",
-                e.name, e.dtype
-            )));
-        }
+        let width = match e.dtype.as_str() {
+            "F32" => 4u64,
+            "I64" => 8,
+            _ => {
+                return Err(format_error(format!(
+                    "tensor {:?} has dtype {}: only F32 and I64 are supported",
+                    e.name, e.dtype
+                )));
+            }
+        };
         let bytes_needed = e
             .shape
             .iter()
-            .try_fold(4u64, |n, &d| n.checked_mul(d as u64))
+            .try_fold(width, |n, &d| n.checked_mul(d as u64))
             .filter(|&n| n <= isize::MAX as u64);
         if bytes_needed != Some(end - begin) {
             return Err(format_error(format!(
-                "tensor {:?} of shape {} and dtype F32 needs {} bytes, but its data_offsets \
+                "tensor {:?} of shape {} and dtype {} needs {} bytes, but its data_offsets \
                  [{begin}, {end}] cover {}",
                 e.name,
                 shape_str(&e.shape),
+                e.dtype,
                 bytes_needed.map_or_else(|| "too many".to_string(), |n| n.to_string()),
                 end - begin
             )));
@@ -386,16 +398,25 @@ pub fn deserialize_with_metadata(bytes: &[u8]) -> Result<(StateDict, BTreeMap<St
     order.sort_by(|a, b| a.name.cmp(&b.name));
     for e in order {
         let raw = &data[e.offsets[0] as usize..e.offsets[1] as usize];
-        let values: Vec<f32> = raw
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        sd.insert(e.name.clone(), Tensor::from_vec(values, &e.shape)?);
+        let value = if e.dtype == "I64" {
+            let values: Vec<i64> = raw
+                .chunks_exact(8)
+                .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
+                .collect();
+            AnyTensor::I64(IntTensor::from_vec(values, &e.shape)?)
+        } else {
+            let values: Vec<f32> = raw
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            AnyTensor::F32(Tensor::from_vec(values, &e.shape)?)
+        };
+        sd.insert(e.name.clone(), value);
     }
     let mut other = BTreeMap::new();
     for (key, value) in header.metadata {
         if !sd.contains_key(&key) && sd.contains_key(&value) && sd.tied_to(&value).is_none() {
-            let t = sd.get(&value).expect("checked just above").clone();
+            let t = sd.get_any(&value).expect("checked just above").clone();
             sd.insert(key.clone(), t);
             sd.tie(&key, &value);
         } else {

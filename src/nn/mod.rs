@@ -31,7 +31,7 @@ use std::fmt;
 use std::ops::{Index, IndexMut};
 
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
+use crate::tensor::{AnyTensor, Tensor};
 
 mod activation;
 mod linear;
@@ -306,7 +306,7 @@ pub trait Module: AsModule + Send + Sync + 'static {
         let mut copies = Vec::new();
         let known: HashSet<&str> = targets.iter().map(|(n, _)| n.as_str()).collect();
         for (name, slot) in &targets {
-            match state_dict.get(name) {
+            match state_dict.get_any(name) {
                 None => missing.push(name.clone()),
                 Some(src) => match slot.shape_of() {
                     Some(shape) if shape != src.shape() => {
@@ -585,6 +585,10 @@ pub struct LoadReport {
 ///
 /// Made by [`Module::state_dict`] (copies of the data, so later training
 /// does not change it), or built by hand with [`insert`](StateDict::insert).
+/// Entries are [`AnyTensor`]s: `float32` for parameters and most buffers,
+/// `int64` for integer buffers (BatchNorm's `num_batches_tracked`);
+/// [`get`](StateDict::get) and indexing give the `float32` ones as
+/// [`Tensor`]s, [`get_any`](StateDict::get_any) any entry.
 /// It remembers which names were the same storage in the module (a tied
 /// parameter is present under each of its names): see
 /// [`tied_to`](StateDict::tied_to). Prints like PyTorch's `OrderedDict`.
@@ -593,7 +597,7 @@ pub struct LoadReport {
 /// does not keep the order).
 #[derive(Debug, Clone, Default)]
 pub struct StateDict {
-    entries: Vec<(String, Tensor)>,
+    entries: Vec<(String, AnyTensor)>,
     /// For an entry that is an alias: the index of the first name of its
     /// storage.
     ties: Vec<Option<usize>>,
@@ -606,7 +610,7 @@ impl StateDict {
         StateDict::default()
     }
 
-    fn push_entry(&mut self, name: String, t: Tensor, tie: Option<String>) {
+    fn push_entry(&mut self, name: String, t: AnyTensor, tie: Option<String>) {
         let tie = tie.and_then(|n| self.index.get(&n).copied());
         self.index.insert(name.clone(), self.entries.len());
         self.entries.push((name, t));
@@ -614,9 +618,14 @@ impl StateDict {
     }
 
     /// Inserts or replaces `name` (an untied entry, appended at the end if
-    /// new). Returns the previous tensor.
-    pub fn insert(&mut self, name: impl Into<String>, tensor: Tensor) -> Option<Tensor> {
-        let name = name.into();
+    /// new), a [`Tensor`] or an [`IntTensor`](crate::IntTensor). Returns the
+    /// previous entry.
+    pub fn insert(
+        &mut self,
+        name: impl Into<String>,
+        tensor: impl Into<AnyTensor>,
+    ) -> Option<AnyTensor> {
+        let (name, tensor) = (name.into(), tensor.into());
         match self.index.get(&name) {
             Some(&i) => {
                 self.ties[i] = None;
@@ -642,8 +651,13 @@ impl StateDict {
         }
     }
 
-    /// The tensor named `name`.
+    /// The `float32` tensor named `name` (`None` if absent or `int64`).
     pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.get_any(name).and_then(AnyTensor::as_f32)
+    }
+
+    /// The entry named `name`, of either dtype.
+    pub fn get_any(&self, name: &str) -> Option<&AnyTensor> {
         self.index.get(name).map(|&i| &self.entries[i].1)
     }
 
@@ -665,7 +679,7 @@ impl StateDict {
     }
 
     /// `(name, tensor)` pairs, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &AnyTensor)> {
         self.entries.iter().map(|(n, t)| (n.as_str(), t))
     }
 
@@ -702,21 +716,26 @@ impl PartialEq for StateDict {
             return false;
         }
         let (mine, theirs) = (self.group_keys(), other.group_keys());
-        self.iter()
-            .all(|(name, t)| other.get(name) == Some(t) && theirs.get(name) == Some(&mine[name]))
+        self.iter().all(|(name, t)| {
+            other.get_any(name) == Some(t) && theirs.get(name) == Some(&mine[name])
+        })
     }
 }
 
-/// `state_dict["2.bias"]`.
+/// `state_dict["2.bias"]`: a `float32` entry.
 ///
 /// # Panics
-/// If the name is absent, like `HashMap`'s index; use
-/// [`get`](StateDict::get) for an `Option`.
+/// If the name is absent, like `HashMap`'s index, or names an `int64` entry;
+/// use [`get`](StateDict::get) or [`get_any`](StateDict::get_any) for an
+/// `Option`.
 impl Index<&str> for StateDict {
     type Output = Tensor;
     fn index(&self, name: &str) -> &Tensor {
-        match self.get(name) {
-            Some(t) => t,
+        match self.get_any(name) {
+            Some(AnyTensor::F32(t)) => t,
+            Some(AnyTensor::I64(_)) => {
+                panic!("state dict entry {name:?} is int64; use get_any")
+            }
             None => panic!("no key {name:?} in the state dict"),
         }
     }

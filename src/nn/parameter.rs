@@ -6,14 +6,16 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::{Error, Result};
 use crate::init::InitTarget;
-use crate::tensor::Tensor;
+use crate::tensor::{AnyTensor, IntTensor, Tensor};
 
 /// What a handle points at: the data (absent until a lazy module infers its
-/// shape) and, for parameters, the gradient.
+/// shape) and, for parameters, the gradient; an integer buffer holds `ints`
+/// instead of `data`.
 #[derive(Debug, Default)]
 struct Slot {
     data: Option<Tensor>,
     grad: Option<Tensor>,
+    ints: Option<IntTensor>,
 }
 
 /// A shared, lockable slot; the identity of a [`Parameter`] or [`Buffer`].
@@ -22,7 +24,11 @@ pub(crate) struct Shared(Arc<RwLock<Slot>>);
 
 impl Shared {
     fn new(data: Option<Tensor>) -> Shared {
-        Shared(Arc::new(RwLock::new(Slot { data, grad: None })))
+        Shared(Arc::new(RwLock::new(Slot {
+            data,
+            grad: None,
+            ints: None,
+        })))
     }
 
     // A lock is poisoned only when a thread panicked while holding it; the
@@ -37,22 +43,32 @@ impl Shared {
 
     fn data(&self) -> Result<DataRef<'_>> {
         let guard = self.read();
-        if guard.data.is_none() {
-            return Err(Error::UninitializedParameter);
-        }
+        check_float(&guard)?;
         Ok(DataRef(guard))
     }
 
     fn data_mut(&self) -> Result<DataMut<'_>> {
         let guard = self.write();
-        if guard.data.is_none() {
-            return Err(Error::UninitializedParameter);
-        }
+        check_float(&guard)?;
         Ok(DataMut(guard))
     }
 
     fn id(&self) -> usize {
         Arc::as_ptr(&self.0) as usize
+    }
+}
+
+/// Whether `slot` holds `float32` data: an integer buffer is an
+/// [`Error::Dtype`], an empty slot an [`Error::UninitializedParameter`].
+fn check_float(slot: &Slot) -> Result<()> {
+    match (&slot.data, &slot.ints) {
+        (Some(_), _) => Ok(()),
+        (None, Some(_)) => Err(Error::Dtype {
+            what: "this buffer".to_string(),
+            expected: "float32",
+            found: "int64",
+        }),
+        (None, None) => Err(Error::UninitializedParameter),
     }
 }
 
@@ -223,7 +239,7 @@ impl Parameter {
         f: impl FnOnce(&mut Option<Tensor>) -> Result<()>,
     ) -> Result<()> {
         let mut slot = self.0.write();
-        let Slot { data, grad } = &mut *slot;
+        let Slot { data, grad, .. } = &mut *slot;
         let Some(data) = data else {
             return Err(Error::UninitializedParameter);
         };
@@ -240,7 +256,7 @@ impl Parameter {
         f: impl FnOnce(&mut Tensor, Option<&Tensor>) -> R,
     ) -> Result<R> {
         let mut slot = self.0.write();
-        let Slot { data, grad } = &mut *slot;
+        let Slot { data, grad, .. } = &mut *slot;
         let data = data.as_mut().ok_or(Error::UninitializedParameter)?;
         Ok(f(data, grad.as_ref()))
     }
@@ -307,6 +323,18 @@ impl InitTarget for &mut Parameter {
 /// `state_dict`, not in `named_parameters`, never stepped by an optimizer.
 ///
 /// A shared handle like [`Parameter`] (clones alias), without a gradient.
+/// It holds a `float32` [`Tensor`] or, like BatchNorm's
+/// `num_batches_tracked`, an `int64` [`IntTensor`] ([`Buffer::new_i64`]).
+///
+/// ```
+/// use nninit::IntTensor;
+/// use nninit::nn::Buffer;
+///
+/// let count = Buffer::new_i64(IntTensor::scalar(0));
+/// count.update_i64(|t| t.as_mut_slice()[0] += 1).unwrap();
+/// assert_eq!(count.to_string(), "tensor(1)");
+/// assert_eq!(count.data().unwrap_err().to_string(), "this buffer has dtype int64, expected float32");
+/// ```
 #[derive(Clone, Debug)]
 pub struct Buffer(Shared);
 
@@ -316,11 +344,42 @@ impl Buffer {
         Buffer(Shared::new(Some(data)))
     }
 
-    /// Read access to the data.
+    /// An integer buffer holding `data`.
+    pub fn new_i64(data: IntTensor) -> Buffer {
+        let shared = Shared::new(None);
+        shared.write().ints = Some(data);
+        Buffer(shared)
+    }
+
+    /// A copy of the value, of either dtype.
+    pub fn value(&self) -> AnyTensor {
+        self.0
+            .snapshot()
+            .expect("a buffer is made with data of one dtype")
+    }
+
+    /// Runs `f` on an integer buffer's data.
     ///
     /// # Errors
-    /// Never for a buffer made by [`Buffer::new`]; the `Result` matches
-    /// [`Parameter::data`].
+    /// [`Error::Dtype`] for a `float32` buffer.
+    pub fn update_i64<R>(&self, f: impl FnOnce(&mut IntTensor) -> R) -> Result<R> {
+        let mut slot = self.0.write();
+        match &mut slot.ints {
+            Some(t) => Ok(f(t)),
+            None => Err(Error::Dtype {
+                what: "this buffer".to_string(),
+                expected: "int64",
+                found: "float32",
+            }),
+        }
+    }
+
+    /// Read access to the data of a `float32` buffer.
+    ///
+    /// # Errors
+    /// [`Error::Dtype`] for an integer buffer (use [`value`](Self::value) or
+    /// [`update_i64`](Self::update_i64)); never for a buffer made by
+    /// [`Buffer::new`].
     pub fn data(&self) -> Result<DataRef<'_>> {
         self.0.data()
     }
@@ -346,8 +405,8 @@ impl Buffer {
 
 impl fmt::Display for Buffer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0.read().data {
-            Some(t) => fmt::Display::fmt(t, f),
+        match self.0.snapshot() {
+            Some(t) => fmt::Display::fmt(&t, f),
             None => f.write_str("<UninitializedBuffer>"),
         }
     }
@@ -377,18 +436,47 @@ impl Shared {
         self.id()
     }
 
-    pub(crate) fn snapshot(&self) -> Option<Tensor> {
-        self.read().data.clone()
+    pub(crate) fn snapshot(&self) -> Option<AnyTensor> {
+        let slot = self.read();
+        match (&slot.data, &slot.ints) {
+            (Some(t), _) => Some(AnyTensor::F32(t.clone())),
+            (None, Some(t)) => Some(AnyTensor::I64(t.clone())),
+            (None, None) => None,
+        }
     }
 
     pub(crate) fn shape_of(&self) -> Option<Vec<usize>> {
-        self.read().data.as_ref().map(|t| t.shape().to_vec())
+        let slot = self.read();
+        match (&slot.data, &slot.ints) {
+            (Some(t), _) => Some(t.shape().to_vec()),
+            (None, Some(t)) => Some(t.shape().to_vec()),
+            (None, None) => None,
+        }
     }
 
-    /// Copies `src` in when the shapes agree, else (an uninitialized slot, or
-    /// a caller that checked) replaces the data with a copy of `src`.
-    pub(crate) fn load(&self, src: &Tensor) {
+    /// Copies `src` in, converting its dtype to the slot's as PyTorch's
+    /// `copy_` does (`int64` to `float32` rounds, `float32` to `int64`
+    /// truncates toward zero), when the shapes agree; else (an uninitialized
+    /// slot, or a caller that checked) replaces the data with a copy.
+    pub(crate) fn load(&self, src: &AnyTensor) {
         let mut slot = self.write();
+        if let Some(ints) = &mut slot.ints {
+            let values: Vec<i64> = match src {
+                AnyTensor::I64(t) => t.as_slice().to_vec(),
+                AnyTensor::F32(t) => t.as_slice().iter().map(|&v| v as i64).collect(),
+            };
+            *ints = IntTensor::from_vec(values, src.shape()).expect("same element count");
+            return;
+        }
+        let converted;
+        let src = match src {
+            AnyTensor::F32(t) => t,
+            AnyTensor::I64(t) => {
+                let values: Vec<f32> = t.as_slice().iter().map(|&v| v as f32).collect();
+                converted = Tensor::from_vec(values, t.shape()).expect("same element count");
+                &converted
+            }
+        };
         match &mut slot.data {
             Some(d) if d.shape() == src.shape() => d.as_mut_slice().copy_from_slice(src.as_slice()),
             d => *d = Some(src.clone()),

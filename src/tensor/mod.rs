@@ -9,7 +9,10 @@ use crate::kernels::{Kernels, par_chunks};
 use crate::rng::{Source, with_source};
 
 mod display;
+mod int;
 mod storage;
+
+pub use int::{AnyTensor, IntTensor};
 
 use storage::AlignedBuf;
 
