@@ -4,7 +4,6 @@ use super::{Module, Parameter, check_grad_shape};
 use crate::Generator;
 use crate::error::{Error, Result};
 use crate::gemm::{self, MatMut, MatRef};
-use crate::init::{FanMode, Init, Nonlinearity};
 use crate::tensor::Tensor;
 
 /// A fully connected layer, PyTorch's `nn.Linear`: `y = x·Wᵀ + b` with
@@ -162,35 +161,15 @@ impl Linear {
     }
 }
 
-/// PyTorch's `reset_parameters` for `Linear`, allocating and drawing in one
-/// pass: weight then bias, one stream each.
+/// PyTorch's `reset_parameters` for `Linear` (the same as a convolution's),
+/// allocating and drawing in one pass: weight then bias.
 fn default_parameters(
     in_features: usize,
     out_features: usize,
     bias: bool,
-    mut generator: Option<&mut Generator>,
+    generator: Option<&mut Generator>,
 ) -> Result<(Tensor, Option<Tensor>)> {
-    let weight = Init::KaimingUniform {
-        a: 5f64.sqrt(),
-        mode: FanMode::FanIn,
-        nonlinearity: Nonlinearity::LeakyRelu,
-    }
-    .tensor(&[out_features, in_features], generator.as_deref_mut())?;
-    let bias = if bias {
-        // PyTorch: `bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0`, then
-        // `uniform_(-bound, bound)`: for fan_in 0 the integer 0 twice, so
-        // the bias is +0.0 (not −0.0).
-        let (a, b) = if in_features > 0 {
-            let bound = 1.0 / (in_features as f64).sqrt();
-            (-bound, bound)
-        } else {
-            (0.0, 0.0)
-        };
-        Some(Init::Uniform { a, b }.tensor(&[out_features], generator)?)
-    } else {
-        None
-    };
-    Ok((weight, bias))
+    super::conv::default_parameters(&[out_features, in_features], bias, generator)
 }
 
 impl Module for Linear {

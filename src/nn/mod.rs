@@ -33,20 +33,44 @@ use std::ops::{Index, IndexMut};
 use crate::error::{Error, Result};
 use crate::tensor::{AnyTensor, Tensor};
 
+/// Implements `Display` (PyTorch's module printing) for module types.
+macro_rules! display_as_module {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&$crate::nn::repr(self))
+            }
+        }
+    )*};
+}
+pub(crate) use display_as_module;
+
 mod activation;
+mod conv;
+mod dropout;
+mod embedding;
 mod linear;
 mod loss;
+mod norm;
 mod optim;
 mod parameter;
+mod pool;
 mod sequential;
+mod shape;
 
-pub use activation::ReLU;
+pub use activation::{Approximate, GELU, LeakyReLU, ReLU, SiLU, Sigmoid, Softmax, Tanh};
+pub use conv::{Conv, Conv1d, Conv2d, ConvOptions, Padding};
+pub use dropout::Dropout;
+pub use embedding::Embedding;
 pub use linear::Linear;
 pub use loss::MSELoss;
+pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, BatchNormOptions, LayerNorm};
 pub use optim::{SGD, SgdOptions};
 pub(crate) use parameter::check_grad_shape;
 pub use parameter::{Buffer, DataMut, DataRef, Parameter};
+pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, PoolOptions};
 pub use sequential::Sequential;
+pub use shape::{Flatten, Identity};
 
 /// Access to a module as `dyn Module` and as `dyn Any`; implemented for
 /// every [`Module`] automatically.
@@ -559,16 +583,6 @@ impl fmt::Debug for dyn Module {
     }
 }
 
-/// Implements `Display` (PyTorch's module printing) for module types.
-macro_rules! display_as_module {
-    ($($t:ty),*) => {$(
-        impl std::fmt::Display for $t {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(&$crate::nn::repr(self))
-            }
-        }
-    )*};
-}
 display_as_module!(Linear, ReLU, Sequential);
 
 /// What a non-strict [`Module::load_state_dict`] did not match (PyTorch's
