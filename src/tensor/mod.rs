@@ -348,6 +348,19 @@ impl Tensor {
         self.map_inplace(|x| x * value);
     }
 
+    /// Adds `other` element-wise (`t += other`, a residual connection);
+    /// the shapes must be equal.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] naming both shapes.
+    pub fn add_(&mut self, other: &Tensor) -> Result<()> {
+        self.check_same_shape("add_", other)?;
+        for (x, y) in self.as_mut_slice().iter_mut().zip(other.as_slice()) {
+            *x += y;
+        }
+        Ok(())
+    }
+
     /// Multiplies element-wise by `other` (a mask of zeros and ones, say),
     /// which must have the same shape.
     pub fn mul_(&mut self, other: &Tensor) -> Result<()> {
