@@ -28,7 +28,14 @@ fn pool(threads: usize) -> rayon::ThreadPool {
 fn conv(c: &mut Criterion) {
     let (n, ch, hw) = (8, 64, 56);
     let mut g = Generator::new(0);
-    let mut layer = Conv2d::new(ch, ch, [3, 3], ConvOptions::default().padding([1, 1]), Some(&mut g)).unwrap();
+    let mut layer = Conv2d::new(
+        ch,
+        ch,
+        [3, 3],
+        ConvOptions::default().padding([1, 1]),
+        Some(&mut g),
+    )
+    .unwrap();
     let x = Tensor::randn(&[n, ch, hw, hw], Some(&mut g)).unwrap();
     let (k, p) = (ch * 9, hw * hw);
     let flops = 2 * n * ch * p * k;
