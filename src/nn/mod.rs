@@ -66,8 +66,8 @@ pub use linear::Linear;
 pub use loss::MSELoss;
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, BatchNormOptions, LayerNorm};
 pub use optim::{SGD, SgdOptions};
-pub(crate) use parameter::check_grad_shape;
 pub use parameter::{Buffer, DataMut, DataRef, Parameter};
+pub(crate) use parameter::{Shared, ValueMut, ValueRef, check_grad_shape};
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, PoolOptions};
 pub use sequential::Sequential;
 pub use shape::{Flatten, Identity};
@@ -275,23 +275,14 @@ pub trait Module: AsModule + Send + Sync + 'static {
     /// module (parameters, then buffers, then children).
     fn state_dict(&self) -> StateDict {
         let mut sd = StateDict::new();
-        let mut first_name: HashMap<usize, String> = HashMap::new();
-        walk(self.as_module(), "", &mut |prefix, m| {
-            let params = m.own_parameters().into_iter().map(|(n, p)| (n, p.slot()));
-            let buffers = m.own_buffers().into_iter().map(|(n, b)| (n, b.slot()));
-            for (name, slot) in params.chain(buffers) {
-                // An uninitialized parameter has no data to save; PyTorch
-                // saves an `UninitializedParameter` object, which we cannot
-                // represent as a tensor, so it is left out.
-                let Some(t) = slot.snapshot() else { continue };
-                let full = format!("{prefix}{name}");
-                let tie = first_name.get(&slot.identity()).cloned();
-                if tie.is_none() {
-                    first_name.insert(slot.identity(), full.clone());
-                }
-                sd.push_entry(full, t, tie);
+        for (name, slot, tie) in named_slots(self.as_module()) {
+            // An uninitialized parameter has no data to save; PyTorch saves
+            // an `UninitializedParameter` object, which we cannot represent
+            // as a tensor, so it is left out.
+            if let Some(t) = slot.snapshot() {
+                sd.push_entry(name, t, tie);
             }
-        });
+        }
         sd
     }
 
@@ -311,61 +302,7 @@ pub trait Module: AsModule + Send + Sync + 'static {
     ///     Missing key(s) in state_dict: "2.weight", "2.bias".
     /// ```
     fn load_state_dict(&self, state_dict: &StateDict, strict: bool) -> Result<LoadReport> {
-        let mut targets = Vec::new();
-        walk(self.as_module(), "", &mut |prefix, m| {
-            let params = m
-                .own_parameters()
-                .into_iter()
-                .map(|(n, p)| (n, p.slot().clone()));
-            let buffers = m
-                .own_buffers()
-                .into_iter()
-                .map(|(n, b)| (n, b.slot().clone()));
-            for (name, slot) in params.chain(buffers) {
-                targets.push((format!("{prefix}{name}"), slot));
-            }
-        });
-        let mut missing = Vec::new();
-        let mut size_mismatch = Vec::new();
-        let mut copies = Vec::new();
-        let known: HashSet<&str> = targets.iter().map(|(n, _)| n.as_str()).collect();
-        for (name, slot) in &targets {
-            match state_dict.get_any(name) {
-                None => missing.push(name.clone()),
-                Some(src) => match slot.shape_of() {
-                    Some(shape) if shape != src.shape() => {
-                        size_mismatch.push((name.clone(), src.shape().to_vec(), shape));
-                    }
-                    _ => copies.push((slot, src)),
-                },
-            }
-        }
-        let unexpected: Vec<String> = state_dict
-            .keys()
-            .filter(|k| !known.contains(k))
-            .map(str::to_string)
-            .collect();
-        if !size_mismatch.is_empty() || (strict && (!missing.is_empty() || !unexpected.is_empty()))
-        {
-            let (missing, unexpected) = if strict {
-                (missing, unexpected)
-            } else {
-                (Vec::new(), Vec::new())
-            };
-            return Err(Error::LoadStateDict {
-                module: self.type_name().to_string(),
-                missing,
-                unexpected,
-                size_mismatch,
-            });
-        }
-        for (slot, src) in copies {
-            slot.load(src);
-        }
-        Ok(LoadReport {
-            missing_keys: missing,
-            unexpected_keys: unexpected,
-        })
+        load_from(self.as_module(), state_dict, strict)
     }
 
     /// Calls `f` on every module of the tree: children first, then the
@@ -388,6 +325,103 @@ pub trait Module: AsModule + Send + Sync + 'static {
             p.clear_grad();
         }
     }
+}
+
+/// Every parameter and buffer slot of the tree under every name it has
+/// (parameters, then buffers, then children, recursively), each with the
+/// first name of its storage if it is an alias (a tied parameter's later
+/// name), without copying any data. Uninitialized slots are included.
+pub(crate) fn named_slots(root: &dyn Module) -> Vec<(String, Shared, Option<String>)> {
+    let mut out = Vec::new();
+    let mut first_name: HashMap<usize, String> = HashMap::new();
+    walk(root, "", &mut |prefix, m| {
+        let params = m.own_parameters().into_iter().map(|(n, p)| (n, p.slot()));
+        let buffers = m.own_buffers().into_iter().map(|(n, b)| (n, b.slot()));
+        for (name, slot) in params.chain(buffers) {
+            let full = format!("{prefix}{name}");
+            let tie = first_name.get(&slot.identity()).cloned();
+            if tie.is_none() && slot.shape_of().is_some() {
+                first_name.insert(slot.identity(), full.clone());
+            }
+            out.push((full, slot.clone(), tie));
+        }
+    });
+    out
+}
+
+/// Where [`load_from`] takes tensors from: a [`StateDict`], or a file read
+/// in place (`io::safetensors::load_module`).
+pub(crate) trait LoadSource {
+    /// Every name the source has.
+    fn names(&self) -> Vec<&str>;
+    /// The shape of `name`, if present.
+    fn shape_of(&self, name: &str) -> Option<&[usize]>;
+    /// Copies `name` (present, with a shape that suits `slot`) into `slot`.
+    fn load_into(&self, name: &str, slot: &Shared) -> Result<()>;
+}
+
+impl LoadSource for StateDict {
+    fn names(&self) -> Vec<&str> {
+        self.keys().collect()
+    }
+    fn shape_of(&self, name: &str) -> Option<&[usize]> {
+        self.get_any(name).map(AnyTensor::shape)
+    }
+    fn load_into(&self, name: &str, slot: &Shared) -> Result<()> {
+        slot.load(self.get_any(name).expect("checked by load_from"));
+        Ok(())
+    }
+}
+
+/// [`Module::load_state_dict`] from any source: every key and shape is
+/// checked before anything is copied.
+pub(crate) fn load_from(
+    module: &dyn Module,
+    source: &dyn LoadSource,
+    strict: bool,
+) -> Result<LoadReport> {
+    let targets = named_slots(module);
+    let mut missing = Vec::new();
+    let mut size_mismatch = Vec::new();
+    let mut copies = Vec::new();
+    let known: HashSet<&str> = targets.iter().map(|(n, _, _)| n.as_str()).collect();
+    for (name, slot, _) in &targets {
+        match source.shape_of(name) {
+            None => missing.push(name.clone()),
+            Some(src) => match slot.shape_of() {
+                Some(shape) if shape != src => {
+                    size_mismatch.push((name.clone(), src.to_vec(), shape));
+                }
+                _ => copies.push((name.as_str(), slot)),
+            },
+        }
+    }
+    let unexpected: Vec<String> = source
+        .names()
+        .into_iter()
+        .filter(|k| !known.contains(k))
+        .map(str::to_string)
+        .collect();
+    if !size_mismatch.is_empty() || (strict && (!missing.is_empty() || !unexpected.is_empty())) {
+        let (missing, unexpected) = if strict {
+            (missing, unexpected)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        return Err(Error::LoadStateDict {
+            module: module.type_name().to_string(),
+            missing,
+            unexpected,
+            size_mismatch,
+        });
+    }
+    for (name, slot) in copies {
+        source.load_into(name, slot)?;
+    }
+    Ok(LoadReport {
+        missing_keys: missing,
+        unexpected_keys: unexpected,
+    })
 }
 
 /// Every handle `own` lists in the tree, with its dotted name, each

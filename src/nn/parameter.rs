@@ -58,6 +58,20 @@ impl Shared {
     }
 }
 
+/// A slot's data, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ValueRef<'a> {
+    F32(&'a Tensor),
+    I64(&'a IntTensor),
+}
+
+/// A slot's data, mutably.
+#[derive(Debug)]
+pub(crate) enum ValueMut<'a> {
+    F32(&'a mut [f32]),
+    I64(&'a mut [i64]),
+}
+
 /// Whether `slot` holds `float32` data: an integer buffer is an
 /// [`Error::Dtype`], an empty slot an [`Error::UninitializedParameter`].
 fn check_float(slot: &Slot) -> Result<()> {
@@ -452,6 +466,42 @@ impl Shared {
             (None, Some(t)) => Some(t.shape().to_vec()),
             (None, None) => None,
         }
+    }
+
+    /// Runs `f` on the slot's data (either dtype) under its read lock;
+    /// `None` for an uninitialized slot.
+    pub(crate) fn with_value<R>(&self, f: impl FnOnce(ValueRef<'_>) -> R) -> Option<R> {
+        let slot = self.read();
+        match (&slot.data, &slot.ints) {
+            (Some(t), _) => Some(f(ValueRef::F32(t))),
+            (None, Some(t)) => Some(f(ValueRef::I64(t))),
+            (None, None) => None,
+        }
+    }
+
+    /// Whether the slot holds integers.
+    pub(crate) fn is_int(&self) -> bool {
+        self.read().ints.is_some()
+    }
+
+    /// Replaces the data by `shape` values that `fill` writes (into the
+    /// existing storage when the shape is the same): `fill` gets the slot's
+    /// own dtype.
+    pub(crate) fn load_with(&self, shape: &[usize], fill: impl FnOnce(ValueMut<'_>)) -> Result<()> {
+        let mut slot = self.write();
+        if let Some(ints) = &mut slot.ints {
+            if ints.shape() != shape {
+                *ints = IntTensor::zeros(shape)?;
+            }
+            fill(ValueMut::I64(ints.as_mut_slice()));
+            return Ok(());
+        }
+        if slot.data.as_ref().is_none_or(|d| d.shape() != shape) {
+            slot.data = Some(Tensor::zeros(shape)?);
+        }
+        let data = slot.data.as_mut().expect("just made");
+        fill(ValueMut::F32(data.as_mut_slice()));
+        Ok(())
     }
 
     /// Copies `src` in, converting its dtype to the slot's as PyTorch's
