@@ -517,6 +517,14 @@ pub enum Error {
         /// What is wrong (PyTorch's wording where it has one).
         reason: String,
     },
+    /// A module was built on meta from a torch-exact generator, whose
+    /// serial stream cannot be deferred.
+    MetaTorchGenerator,
+    /// A parameter on meta was used before it was materialized.
+    MetaParameter {
+        /// Its name, when known.
+        name: String,
+    },
     /// An operation that needs a torch-exact generator was given, or found
     /// as the global generator, a counter-based one.
     NotTorchGenerator {
@@ -924,6 +932,15 @@ impl fmt::Display for Error {
                 expected,
                 found,
             } => write!(f, "{what} has dtype {found}, expected {expected}"),
+            Error::MetaTorchGenerator => f.write_str(
+                "building on meta needs a counter-based generator: a torch-exact generator's \
+                 stream is serial and cannot be deferred",
+            ),
+            Error::MetaParameter { name } => write!(
+                f,
+                "parameter {name} is on meta: materialize it (nninit::nn::meta::materialize) or \
+                 load a state dict into it first"
+            ),
             Error::NotTorchGenerator { op } => write!(
                 f,
                 "{op} needs a torch-exact generator, but the generator is counter-based \

@@ -250,8 +250,8 @@ impl<const D: usize> Conv<D> {
         shape.extend_from_slice(&kernel_size);
         let (weight, bias) = default_parameters(&shape, options.bias, generator)?;
         Ok(Conv {
-            weight: Parameter::new(weight),
-            bias: bias.map(Parameter::new),
+            weight,
+            bias,
             in_channels,
             out_channels,
             kernel_size,
@@ -389,18 +389,22 @@ impl<const D: usize> Conv<D> {
 
 /// `kaiming_uniform_(a=√5)` on a weight of `shape`, then the bias
 /// `U(±1/√fan_in)` (bound 0 for `fan_in == 0`): PyTorch's
-/// `_ConvNd.reset_parameters`, which `Linear` shares.
+/// `_ConvNd.reset_parameters`, which `Linear` shares (on meta inside
+/// [`meta::on_meta`](super::meta::on_meta)).
 pub(crate) fn default_parameters(
     shape: &[usize],
     bias: bool,
     mut generator: Option<&mut Generator>,
-) -> Result<(Tensor, Option<Tensor>)> {
-    let weight = Init::KaimingUniform {
-        a: 5f64.sqrt(),
-        mode: FanMode::FanIn,
-        nonlinearity: Nonlinearity::LeakyRelu,
-    }
-    .tensor(shape, generator.as_deref_mut())?;
+) -> Result<(Parameter, Option<Parameter>)> {
+    let weight = super::meta::parameter(
+        &Init::KaimingUniform {
+            a: 5f64.sqrt(),
+            mode: FanMode::FanIn,
+            nonlinearity: Nonlinearity::LeakyRelu,
+        },
+        shape,
+        generator.as_deref_mut(),
+    )?;
     let bias = if bias {
         let (fan_in, _) = calculate_fan_in_and_fan_out(shape)?;
         // PyTorch: `bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0`,
@@ -412,7 +416,11 @@ pub(crate) fn default_parameters(
         } else {
             (0.0, 0.0)
         };
-        Some(Init::Uniform { a, b }.tensor(&[shape[0]], generator)?)
+        Some(super::meta::parameter(
+            &Init::Uniform { a, b },
+            &[shape[0]],
+            generator,
+        )?)
     } else {
         None
     };

@@ -68,16 +68,22 @@ impl Embedding {
                 }
             })
             .transpose()?;
-        let mut weight = Init::Normal {
+        let normal = Init::Normal {
             mean: 0.0,
             std: 1.0,
-        }
-        .tensor(&[num_embeddings, embedding_dim], generator)?;
-        if let Some(p) = padding_idx {
-            weight.row_mut(p)?.fill(0.0);
-        }
+        };
+        let shape = [num_embeddings, embedding_dim];
+        let weight = if super::meta::is_on_meta() {
+            Parameter::meta(normal.defer(&shape, generator)?.with_zero_row(padding_idx))
+        } else {
+            let mut weight = normal.tensor(&shape, generator)?;
+            if let Some(p) = padding_idx {
+                weight.row_mut(p)?.fill(0.0);
+            }
+            Parameter::new(weight)
+        };
         Ok(Embedding {
-            weight: Parameter::new(weight),
+            weight,
             num_embeddings,
             embedding_dim,
             padding_idx,

@@ -78,8 +78,8 @@ impl Linear {
     ) -> Result<Linear> {
         let (weight, bias) = default_parameters(in_features, out_features, bias, generator)?;
         Ok(Linear {
-            weight: Parameter::new(weight),
-            bias: bias.map(Parameter::new),
+            weight,
+            bias,
             out_features,
             training: false,
             inputs: Vec::new(),
@@ -118,7 +118,7 @@ impl Linear {
 
     /// Whether this is a lazy layer that has not seen an input yet.
     pub fn is_lazy(&self) -> bool {
-        !self.weight.is_initialized()
+        self.weight.shape().is_none()
     }
 
     /// Creates and initializes the parameters of a lazy layer for
@@ -153,9 +153,9 @@ impl Linear {
             self.bias.is_some(),
             generator,
         )?;
-        self.weight.set_data(weight);
+        self.weight.adopt(weight);
         if let (Some(p), Some(b)) = (&self.bias, bias) {
-            p.set_data(b);
+            p.adopt(b);
         }
         Ok(())
     }
@@ -168,7 +168,7 @@ fn default_parameters(
     out_features: usize,
     bias: bool,
     generator: Option<&mut Generator>,
-) -> Result<(Tensor, Option<Tensor>)> {
+) -> Result<(Parameter, Option<Parameter>)> {
     super::conv::default_parameters(&[out_features, in_features], bias, generator)
 }
 

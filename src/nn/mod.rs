@@ -51,6 +51,7 @@ mod dropout;
 mod embedding;
 mod linear;
 mod loss;
+pub mod meta;
 mod norm;
 mod optim;
 mod parameter;
@@ -284,6 +285,19 @@ pub trait Module: AsModule + Send + Sync + 'static {
             }
         }
         sd
+    }
+
+    /// Every name `state_dict` lists, with its shape and dtype name, whether
+    /// the data is materialized or on meta (see [`meta`]); an uninitialized
+    /// lazy parameter is left out, as in `state_dict`.
+    fn state_dict_shapes(&self) -> Vec<(String, Vec<usize>, &'static str)> {
+        named_slots(self.as_module())
+            .into_iter()
+            .filter_map(|(name, slot, _)| {
+                let shape = slot.shape_of()?;
+                Some((name, shape, if slot.is_int() { "int64" } else { "float32" }))
+            })
+            .collect()
     }
 
     /// Copies the tensors of `state_dict` into this module's parameters and

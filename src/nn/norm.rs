@@ -3,7 +3,7 @@
 //! Statistics are accumulated in `f64` (PyTorch accumulates in `float` with
 //! its own order), so outputs agree with PyTorch's to rounding.
 
-use super::{Buffer, Module, Parameter, check_grad_shape};
+use super::{Buffer, Module, Parameter, check_grad_shape, meta};
 use crate::error::{Error, Result};
 use crate::tensor::{IntTensor, Tensor};
 
@@ -129,23 +129,26 @@ impl<const D: usize> BatchNorm<D> {
         if let Some(m) = options.momentum {
             check("momentum", m)?;
         }
-        let full = |v: f32| Tensor::full(&[num_features], v);
-        let weight = options.affine.then(|| full(1.0)).transpose()?;
+        let shape = [num_features];
+        let weight = options
+            .affine
+            .then(|| meta::constant_parameter(&shape, 1.0))
+            .transpose()?;
         let bias = (options.affine && options.bias)
-            .then(|| full(0.0))
+            .then(|| meta::constant_parameter(&shape, 0.0))
             .transpose()?;
         let (mean, var, count) = if options.track_running_stats {
             (
-                Some(Buffer::new(full(0.0)?)),
-                Some(Buffer::new(full(1.0)?)),
+                Some(meta::constant_buffer(&shape, 0.0)?),
+                Some(meta::constant_buffer(&shape, 1.0)?),
                 Some(Buffer::new_i64(IntTensor::scalar(0))),
             )
         } else {
             (None, None, None)
         };
         Ok(BatchNorm {
-            weight: weight.map(Parameter::new),
-            bias: bias.map(Parameter::new),
+            weight,
+            bias,
             running_mean: mean,
             running_var: var,
             num_batches_tracked: count,
@@ -471,14 +474,14 @@ impl LayerNorm {
             });
         }
         let weight = elementwise_affine
-            .then(|| Tensor::ones(normalized_shape))
+            .then(|| meta::constant_parameter(normalized_shape, 1.0))
             .transpose()?;
         let b = (elementwise_affine && bias)
-            .then(|| Tensor::zeros(normalized_shape))
+            .then(|| meta::constant_parameter(normalized_shape, 0.0))
             .transpose()?;
         Ok(LayerNorm {
-            weight: weight.map(Parameter::new),
-            bias: b.map(Parameter::new),
+            weight,
+            bias: b,
             normalized_shape: normalized_shape.to_vec(),
             eps,
             training: false,

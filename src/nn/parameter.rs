@@ -5,7 +5,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::{Error, Result};
-use crate::init::InitTarget;
+use crate::init::{Deferred, InitTarget};
 use crate::tensor::{AnyTensor, IntTensor, Tensor};
 
 /// What a handle points at: the data (absent until a lazy module infers its
@@ -16,6 +16,8 @@ struct Slot {
     data: Option<Tensor>,
     grad: Option<Tensor>,
     ints: Option<IntTensor>,
+    /// On meta: the shape and the initialization to do when materialized.
+    meta: Option<Deferred>,
 }
 
 /// A shared, lockable slot; the identity of a [`Parameter`] or [`Buffer`].
@@ -26,8 +28,7 @@ impl Shared {
     fn new(data: Option<Tensor>) -> Shared {
         Shared(Arc::new(RwLock::new(Slot {
             data,
-            grad: None,
-            ints: None,
+            ..Slot::default()
         })))
     }
 
@@ -75,6 +76,11 @@ pub(crate) enum ValueMut<'a> {
 /// Whether `slot` holds `float32` data: an integer buffer is an
 /// [`Error::Dtype`], an empty slot an [`Error::UninitializedParameter`].
 fn check_float(slot: &Slot) -> Result<()> {
+    if slot.meta.is_some() {
+        return Err(Error::MetaParameter {
+            name: String::new(),
+        });
+    }
     match (&slot.data, &slot.ints) {
         (Some(_), _) => Ok(()),
         (None, Some(_)) => Err(Error::Dtype {
@@ -166,6 +172,20 @@ impl Parameter {
         Parameter(Shared::new(None))
     }
 
+    /// A parameter on meta: its shape and initialization are known, nothing
+    /// is allocated until [`meta::materialize`](super::meta::materialize) (or
+    /// a state dict is loaded into it).
+    pub fn meta(deferred: Deferred) -> Parameter {
+        let shared = Shared::new(None);
+        shared.write().meta = Some(deferred);
+        Parameter(shared)
+    }
+
+    /// Whether the parameter is on meta (not materialized).
+    pub fn is_meta(&self) -> bool {
+        self.0.read().meta.is_some()
+    }
+
     /// Whether the parameter has data (false only for a lazy module's
     /// parameters before its first forward).
     pub fn is_initialized(&self) -> bool {
@@ -188,16 +208,31 @@ impl Parameter {
         self.0.data_mut()
     }
 
-    /// The shape, or `None` while uninitialized.
+    /// The shape (also on meta), or `None` while uninitialized.
     pub fn shape(&self) -> Option<Vec<usize>> {
-        self.0.read().data.as_ref().map(|t| t.shape().to_vec())
+        self.0.shape_of()
     }
 
     /// Replaces the data (and drops the gradient), initializing the
-    /// parameter if it was not.
+    /// parameter if it was not (or materializing it with `data` if it was
+    /// on meta).
     pub fn set_data(&self, data: Tensor) {
         let mut slot = self.0.write();
         slot.data = Some(data);
+        slot.grad = None;
+        slot.meta = None;
+    }
+
+    /// Takes over `other`'s data or deferred init (keeping this handle's
+    /// identity, so its aliases see it) and drops the gradient.
+    pub(crate) fn adopt(&self, other: Parameter) {
+        let (data, meta) = {
+            let mut o = other.0.write();
+            (o.data.take(), o.meta.take())
+        };
+        let mut slot = self.0.write();
+        slot.data = data;
+        slot.meta = meta;
         slot.grad = None;
     }
 
@@ -310,13 +345,21 @@ impl fmt::Display for Parameter {
     /// module's first forward.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let slot = self.0.read();
-        match &slot.data {
-            Some(t) => write!(
+        match (&slot.data, &slot.meta) {
+            (Some(t), _) => write!(
                 f,
                 "Parameter containing:\n{}",
                 crate::tensor::repr_with(t, f.precision(), &["requires_grad=True"])
             ),
-            None => f.write_str("<UninitializedParameter>"),
+            (None, Some(m)) => {
+                let dims: Vec<String> = m.shape().iter().map(usize::to_string).collect();
+                write!(
+                    f,
+                    "Parameter containing:\ntensor(..., device='meta', size=({}), requires_grad=True)",
+                    dims.join(", ") + if dims.len() == 1 { "," } else { "" }
+                )
+            }
+            (None, None) => f.write_str("<UninitializedParameter>"),
         }
     }
 }
@@ -325,11 +368,25 @@ impl InitTarget for &Parameter {
     fn with_tensor<R>(self, f: impl FnOnce(&mut Tensor) -> Result<R>) -> Result<R> {
         f(&mut *self.data_mut()?)
     }
+
+    fn replace_deferred(
+        &self,
+        f: &mut dyn FnMut(&[usize]) -> Result<Deferred>,
+    ) -> Option<Result<()>> {
+        self.0.replace_deferred(f)
+    }
 }
 
 impl InitTarget for &mut Parameter {
     fn with_tensor<R>(self, f: impl FnOnce(&mut Tensor) -> Result<R>) -> Result<R> {
         f(&mut *self.data_mut()?)
+    }
+
+    fn replace_deferred(
+        &self,
+        f: &mut dyn FnMut(&[usize]) -> Result<Deferred>,
+    ) -> Option<Result<()>> {
+        self.0.replace_deferred(f)
     }
 }
 
@@ -358,6 +415,13 @@ impl Buffer {
         Buffer(Shared::new(Some(data)))
     }
 
+    /// A `float32` buffer on meta (see [`Parameter::meta`]).
+    pub fn meta(deferred: Deferred) -> Buffer {
+        let shared = Shared::new(None);
+        shared.write().meta = Some(deferred);
+        Buffer(shared)
+    }
+
     /// An integer buffer holding `data`.
     pub fn new_i64(data: IntTensor) -> Buffer {
         let shared = Shared::new(None);
@@ -365,8 +429,15 @@ impl Buffer {
         Buffer(shared)
     }
 
-    /// A copy of the value, of either dtype.
+    /// A copy of the value, of either dtype (materialized first if on
+    /// meta).
+    ///
+    /// # Panics
+    /// If the deferred initialization cannot allocate the tensor.
     pub fn value(&self) -> AnyTensor {
+        if let Some(m) = self.0.read().meta.clone() {
+            return AnyTensor::F32(m.tensor().expect("a buffer's deferred init allocates"));
+        }
         self.0
             .snapshot()
             .expect("a buffer is made with data of one dtype")
@@ -430,6 +501,13 @@ impl InitTarget for &Buffer {
     fn with_tensor<R>(self, f: impl FnOnce(&mut Tensor) -> Result<R>) -> Result<R> {
         f(&mut *self.data_mut()?)
     }
+
+    fn replace_deferred(
+        &self,
+        f: &mut dyn FnMut(&[usize]) -> Result<Deferred>,
+    ) -> Option<Result<()>> {
+        self.0.replace_deferred(f)
+    }
 }
 
 impl Parameter {
@@ -461,11 +539,41 @@ impl Shared {
 
     pub(crate) fn shape_of(&self) -> Option<Vec<usize>> {
         let slot = self.read();
-        match (&slot.data, &slot.ints) {
-            (Some(t), _) => Some(t.shape().to_vec()),
-            (None, Some(t)) => Some(t.shape().to_vec()),
-            (None, None) => None,
+        match (&slot.data, &slot.ints, &slot.meta) {
+            (Some(t), _, _) => Some(t.shape().to_vec()),
+            (None, Some(t), _) => Some(t.shape().to_vec()),
+            (None, None, Some(m)) => Some(m.shape().to_vec()),
+            (None, None, None) => None,
         }
+    }
+
+    /// Replaces a slot's deferred init by `f(shape)`; `None` if the slot is
+    /// not on meta.
+    pub(crate) fn replace_deferred(
+        &self,
+        f: &mut dyn FnMut(&[usize]) -> Result<Deferred>,
+    ) -> Option<Result<()>> {
+        let mut slot = self.write();
+        let shape = slot.meta.as_ref()?.shape().to_vec();
+        Some(f(&shape).map(|d| slot.meta = Some(d)))
+    }
+
+    /// The deferred initialization of a slot on meta.
+    pub(crate) fn deferred(&self) -> Option<Deferred> {
+        self.read().meta.clone()
+    }
+
+    /// Materializes a slot on meta (allocates and initializes it); a no-op
+    /// for any other slot.
+    pub(crate) fn materialize(&self) -> Result<()> {
+        let Some(m) = self.deferred() else {
+            return Ok(());
+        };
+        let t = m.tensor()?;
+        let mut slot = self.write();
+        slot.data = Some(t);
+        slot.meta = None;
+        Ok(())
     }
 
     /// Runs `f` on the slot's data (either dtype) under its read lock;
@@ -496,6 +604,7 @@ impl Shared {
             fill(ValueMut::I64(ints.as_mut_slice()));
             return Ok(());
         }
+        slot.meta = None;
         if slot.data.as_ref().is_none_or(|d| d.shape() != shape) {
             slot.data = Some(Tensor::zeros(shape)?);
         }
@@ -510,6 +619,7 @@ impl Shared {
     /// slot, or a caller that checked) replaces the data with a copy.
     pub(crate) fn load(&self, src: &AnyTensor) {
         let mut slot = self.write();
+        slot.meta = None;
         if let Some(ints) = &mut slot.ints {
             let values: Vec<i64> = match src {
                 AnyTensor::I64(t) => t.as_slice().to_vec(),
