@@ -159,7 +159,7 @@ pub fn materialize_rows(module: &dyn Module, name: &str, rows: Range<usize>) -> 
         None => {
             let value = slot.snapshot().ok_or(Error::UninitializedParameter)?;
             let t = value.as_f32().ok_or(Error::Dtype {
-                what: format!("{name}"),
+                what: name.to_string(),
                 expected: "float32",
                 found: "int64",
             })?;
