@@ -1,42 +1,75 @@
-//! Matrix products for the `nn` layers: one safe, shape-checked entry point
-//! over [`matrixmultiply::sgemm`].
+//! Matrix products for the `nn` layers and the QR: one safe, shape-checked
+//! entry point over our own packed, cache-blocked GEMM.
 //!
 //! [`gemm`] computes `C ← α·A·B + β·C` where `A` and `B` are strided views
 //! ([`MatRef`]): a transpose is a view with its strides swapped
-//! ([`MatRef::t`]), never a copy. `C` is a contiguous row-major
-//! [`MatMut`]. The layers use three products, all through [`gemm`]:
+//! ([`MatRef::t`]), never a copy. `C` is a strided [`MatMut`] whose
+//! elements are distinct. The layers use three products, all through
+//! [`gemm`]:
 //!
 //! | product | `A` | `B` |
 //! |---|---|---|
-//! | forward `Y = X·Wᵀ + b` ([`linear`]) | `X` `[batch, in]` | `Wᵀ` (view of `W` `[out, in]`) |
+//! | forward `Y = X·Wᵀ + b` ([`linear`], the bias add fused into the product) | `X` `[batch, in]` | `Wᵀ` (view of `W` `[out, in]`) |
 //! | weight gradient `dW += dYᵀ·X` | `dYᵀ` (view) | `X` |
 //! | input gradient `dX = dY·W` | `dY` | `W` |
 //!
+//! # The same bits everywhere
+//! Every element of `C` is one chain of single-rounding fused multiply-adds
+//! over `k` in ascending order, from `+0`, followed by a fixed epilogue
+//! (`α ⊗ acc`, `fma(β, c, α ⊗ acc)` or `acc ⊕ bias`; the exact rules are in
+//! the `kernel` module's docs, next to the kernel). The portable kernel
+//! (`f32::mul_add`), the AVX2+FMA one and the AVX-512 one all compute that
+//! chain, and neither the register tile, the cache blocks, the edge of the
+//! matrix nor the thread that computes a tile changes it. So products, the
+//! `Linear` forward and backward, training steps and
+//! [`orthogonal_`](crate::init::orthogonal_) give the same bits on every CPU,
+//! every [`Isa`](crate::kernels::Isa) (chosen as for the fills:
+//! [`Kernels::active`], `NNINIT_ISA`; [`gemm_with`] picks one) and every
+//! thread count (all tested).
+//!
+//! # How
+//! BLIS's scheme: `op(A)` is packed into panels of `MR` rows and `B` into
+//! panels of `NR` columns (64-byte-aligned buffers, kept per thread between
+//! calls), both once per product and shared by every thread; `C` is cut into
+//! blocks of `MC × NC`, one rayon task each, and a task walks its block in
+//! `k` blocks of `KC` with an `MR × NR` register-tile micro-kernel (sizes and
+//! reasons: the `blocking` module). When `C` is column-major the product is
+//! computed as `Cᵀ = Bᵀ·Aᵀ` (the same chains), so that the kernel's vectors
+//! run along `C`'s contiguous dimension.
+//!
 //! # Threads
 //! Products of fewer than [`INLINE_FLOPS`] floating-point operations run on
-//! the calling thread: a small network's forward pays no pool overhead. Larger
-//! ones are split into one part per thread of rayon's current pool (the one
-//! pool the crate uses; matrixmultiply's own threading is not enabled), along
-//! the larger of `C`'s two dimensions: each part packs its own panel of the
-//! operand it splits and the whole of the other, so splitting the larger
-//! dimension duplicates the smaller packing; column parts write their block
-//! of `C` in place. The result does not depend on
-//! the split: each element of `C` is computed by the same kernel over the
-//! same `k` loop whatever the number of threads, so products are
-//! bit-identical for any pool size (tested).
+//! the calling thread (a small network's forward pays no pool overhead), and
+//! the smallest ones (at most [`SMALL_FMAS`] multiply-adds, like the
+//! chapter's `2×4 · 4×8`) skip packing too. Larger ones pack and compute on
+//! rayon's current pool (the one pool the crate uses).
 
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::kernels::Kernels;
 use crate::tensor::Tensor;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod blocking;
+mod kernel;
+mod pack;
+mod scalar;
+
+use blocking::Backend;
+use kernel::{Block, Epilogue};
+use pack::Slot;
 
 /// Products with fewer floating-point operations (`2·m·k·n`) than this run
 /// inline on the calling thread.
 pub const INLINE_FLOPS: usize = 1 << 21;
 
-/// Rows or columns of `C` per part are rounded to a multiple of this, so
-/// parts start on register-tile boundaries of matrixmultiply's kernels.
-const TILE: usize = 16;
+/// Products of at most this many multiply-adds (`m·k·n`) are computed
+/// straight from the views, without packing.
+pub const SMALL_FMAS: usize = 1 << 12;
 
 mod sealed {
     pub trait Sealed {}
@@ -51,65 +84,98 @@ pub trait Element:
 {
     /// Zero.
     const ZERO: Self;
-    /// `β · x` (used when `k = 0`).
+    /// `β · x`, or `0` when `β = 0`.
     fn scale(self, beta: Self) -> Self;
-    /// matrixmultiply's GEMM for this type.
+    /// `self · b + c` with one rounding.
+    #[doc(hidden)]
+    fn mul_add(self, b: Self, c: Self) -> Self;
+    /// `self ⊗ b`.
+    #[doc(hidden)]
+    fn fmul(self, b: Self) -> Self;
+    /// `self ⊕ b`.
+    #[doc(hidden)]
+    fn fadd(self, b: Self) -> Self;
+    /// Runs one block on `backend`'s kernel for this type.
     ///
     /// # Safety
-    /// As `matrixmultiply::sgemm`: every element of the three strided views
-    /// is valid, `c`'s elements are distinct and not aliased by `a` or `b`.
+    /// As `kernel::run_block`.
     #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn raw_gemm(
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: Self,
-        a: *const Self,
-        rsa: isize,
-        csa: isize,
-        b: *const Self,
-        rsb: isize,
-        csb: isize,
-        beta: Self,
+    unsafe fn block(backend: Backend, blk: &mut Block<'_, Self>);
+    /// The small-product path on `backend`.
+    ///
+    /// # Safety
+    /// As `kernel::small`.
+    #[doc(hidden)]
+    unsafe fn small(
+        backend: Backend,
+        a: MatRef<'_, Self>,
+        b: MatRef<'_, Self>,
         c: *mut Self,
-        rsc: isize,
-        csc: isize,
+        rs: usize,
+        cs: usize,
+        epi: Epilogue<'_, Self>,
     );
 }
 
 macro_rules! element_impl {
-    ($t:ty, $gemm:path) => {
+    ($t:ty, $block:ident) => {
         impl Element for $t {
             const ZERO: Self = 0.0;
             fn scale(self, beta: Self) -> Self {
                 if beta == 0.0 { 0.0 } else { beta * self }
             }
-            unsafe fn raw_gemm(
-                m: usize,
-                k: usize,
-                n: usize,
-                alpha: Self,
-                a: *const Self,
-                rsa: isize,
-                csa: isize,
-                b: *const Self,
-                rsb: isize,
-                csb: isize,
-                beta: Self,
+            #[inline(always)]
+            fn mul_add(self, b: Self, c: Self) -> Self {
+                <$t>::mul_add(self, b, c)
+            }
+            #[inline(always)]
+            fn fmul(self, b: Self) -> Self {
+                self * b
+            }
+            #[inline(always)]
+            fn fadd(self, b: Self) -> Self {
+                self + b
+            }
+            unsafe fn block(backend: Backend, blk: &mut Block<'_, Self>) {
+                // SAFETY: forwarded to the caller; a backend value exists
+                // only on a CPU with its features.
+                unsafe {
+                    match backend {
+                        Backend::Scalar => scalar::block(blk),
+                        #[cfg(target_arch = "x86_64")]
+                        Backend::Avx2(t) => avx2::$block(t, blk),
+                        #[cfg(target_arch = "x86_64")]
+                        Backend::Avx512(t) => avx512::$block(t, blk),
+                    }
+                }
+            }
+            unsafe fn small(
+                backend: Backend,
+                a: MatRef<'_, Self>,
+                b: MatRef<'_, Self>,
                 c: *mut Self,
-                rsc: isize,
-                csc: isize,
+                rs: usize,
+                cs: usize,
+                epi: Epilogue<'_, Self>,
             ) {
-                // SAFETY: forwarded to the caller (same contract).
-                unsafe { $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+                // SAFETY: forwarded to the caller; a backend value exists
+                // only on a CPU with its features.
+                unsafe {
+                    match backend {
+                        Backend::Scalar => kernel::small(a, b, c, rs, cs, epi),
+                        #[cfg(target_arch = "x86_64")]
+                        Backend::Avx2(t) => avx2::small(t, a, b, c, rs, cs, epi),
+                        #[cfg(target_arch = "x86_64")]
+                        Backend::Avx512(t) => avx512::small(t, a, b, c, rs, cs, epi),
+                    }
+                }
             }
         }
     };
 }
 
-element_impl!(f32, matrixmultiply::sgemm);
-element_impl!(f64, matrixmultiply::dgemm);
+element_impl!(f32, block_f32);
+element_impl!(f64, block_f64);
 
 /// One past the last element of a strided `rows × cols` view (0 when
 /// empty), or `None` on overflow or a stride beyond `isize`.
@@ -213,28 +279,6 @@ impl<'a, T: Element> MatRef<'a, T> {
     pub fn at(&self, i: usize, j: usize) -> T {
         assert!(i < self.rows && j < self.cols, "({i}, {j}) out of range");
         self.data[i * self.row_stride + j * self.col_stride]
-    }
-
-    /// The rows `start..start + len` (callers stay in range).
-    fn rows_from(self, start: usize, len: usize) -> MatRef<'a, T> {
-        debug_assert!(start + len <= self.rows);
-        let offset = if len == 0 { 0 } else { start * self.row_stride };
-        MatRef {
-            data: &self.data[offset.min(self.data.len())..],
-            rows: len,
-            ..self
-        }
-    }
-
-    /// The columns `start..start + len` (callers stay in range).
-    fn cols_from(self, start: usize, len: usize) -> MatRef<'a, T> {
-        debug_assert!(start + len <= self.cols);
-        let offset = if len == 0 { 0 } else { start * self.col_stride };
-        MatRef {
-            data: &self.data[offset.min(self.data.len())..],
-            cols: len,
-            ..self
-        }
     }
 }
 
@@ -342,9 +386,13 @@ impl<'a> MatMut<'a, f32> {
     }
 }
 
-/// `C ← α·A·B + β·C`, parallel on rayon's current pool for large products.
+/// `C ← α·A·B + β·C` on the active kernels ([`Kernels::active`]), parallel
+/// on rayon's current pool for large products.
 ///
-/// With `β = 0`, `C` is only written (its old values, even NaN, are ignored).
+/// With `β = 0`, `C` is only written (its old values, even NaN, are
+/// ignored); with `k = 0` or `α = 0`, `A` and `B` are not read. Each element
+/// is computed as the module docs say, with the same bits on every
+/// instruction set and thread count.
 ///
 /// # Errors
 /// [`Error::MatmulShape`] if `A`'s columns differ from `B`'s rows (PyTorch's
@@ -374,6 +422,48 @@ pub fn gemm<T: Element>(
     beta: T,
     c: MatMut<'_, T>,
 ) -> Result<()> {
+    gemm_with(Kernels::active(), alpha, a, b, beta, c)
+}
+
+/// [`gemm`] on the kernels of `kernels`' instruction set (which proves the
+/// CPU has it): for tests and benchmarks that compare instruction sets. The
+/// result is the same on every one.
+///
+/// # Errors
+/// As [`gemm`].
+///
+/// ```
+/// use nninit::gemm::{gemm_with, MatMut, MatRef};
+/// use nninit::kernels::{Isa, Kernels};
+///
+/// let a = [1.5f64, -2.0, 0.25, 3.0];
+/// let mut c = [[0.0f64; 4]; 2];
+/// for (isa, c) in [Isa::Scalar, Isa::best()].into_iter().zip(&mut c) {
+///     let m = MatRef::row_major(&a, 2, 2).unwrap();
+///     gemm_with(Kernels::new(isa).unwrap(), 1.0, m, m.t(), 0.0,
+///               MatMut::row_major(c, 2, 2).unwrap()).unwrap();
+/// }
+/// assert_eq!(c[0], c[1]);
+/// ```
+pub fn gemm_with<T: Element>(
+    kernels: Kernels,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    c: MatMut<'_, T>,
+) -> Result<()> {
+    check_shapes(&a, &b, &c)?;
+    let epi = if beta == T::ZERO {
+        Epilogue::Overwrite { alpha }
+    } else {
+        Epilogue::Accumulate { alpha, beta }
+    };
+    run(Backend::of(kernels), a, b, c, epi);
+    Ok(())
+}
+
+fn check_shapes<T: Element>(a: &MatRef<'_, T>, b: &MatRef<'_, T>, c: &MatMut<'_, T>) -> Result<()> {
     if a.cols != b.rows {
         return Err(Error::MatmulShape {
             left: [a.rows, a.cols],
@@ -386,46 +476,10 @@ pub fn gemm<T: Element>(
             found: [c.rows, c.cols],
         });
     }
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    let flops = 2usize.saturating_mul(m).saturating_mul(k).saturating_mul(n);
-    let threads = rayon::current_num_threads();
-    let (rs, cs) = (c.row_stride, c.col_stride);
-    let len = c.data.len();
-    let out = OutPtr(c.data.as_mut_ptr());
-    if flops < INLINE_FLOPS || threads == 1 {
-        // SAFETY: `c` is a checked view (its elements are inside its `len`
-        // elements and distinct), exclusively borrowed for this call.
-        unsafe { gemm_raw(alpha, a, b, beta, out, rs, cs, len) };
-    } else {
-        // Split C along its larger dimension (see the module docs): part `p`
-        // writes rows (or columns) [start, start + len) only.
-        let by_rows = m >= n;
-        let (extent, stride) = if by_rows { (m, rs) } else { (n, cs) };
-        let size = extent.div_ceil(threads).next_multiple_of(TILE);
-        (0..extent.div_ceil(size)).into_par_iter().for_each(|p| {
-            let start = p * size;
-            let part = size.min(extent - start);
-            let (a, b) = if by_rows {
-                (a.rows_from(start, part), b)
-            } else {
-                (a, b.cols_from(start, part))
-            };
-            // SAFETY: `c`'s view is checked (inside `len`, distinct
-            // elements) and exclusively borrowed for the whole loop. Part
-            // `p`'s view starts at offset start·stride < len (start < extent)
-            // and covers rows (columns) start..start+part of the checked
-            // view; the parts' ranges are disjoint, so (elements being
-            // distinct) no element is touched by two parts.
-            unsafe {
-                let at = OutPtr(out.at(start * stride));
-                gemm_raw(alpha, a, b, beta, at, rs, cs, len - start * stride)
-            };
-        });
-    }
     Ok(())
 }
 
-/// The output pointer shared by the parts of a parallel product.
+/// The output pointer shared by the tasks of a product.
 #[derive(Clone, Copy)]
 struct OutPtr<T>(*mut T);
 
@@ -441,88 +495,156 @@ impl<T> OutPtr<T> {
     }
 }
 
-// SAFETY: the pointer is only dereferenced by `gemm_raw` calls whose written
-// elements are disjoint (see the call sites); the buffer outlives them.
+// SAFETY: the pointer is only dereferenced by kernel calls whose written
+// elements are disjoint (see `run`); the buffer outlives them.
 unsafe impl<T: Send> Send for OutPtr<T> {}
 // SAFETY: as for `Send`: shared use writes disjoint elements only.
 unsafe impl<T: Send> Sync for OutPtr<T> {}
 
-/// `C ← α·A·B + β·C` for `C` (`a.rows × b.cols`) at `c` with strides
-/// `(rs, cs)`, on the calling thread.
-///
-/// # Safety
-/// `c` must be valid for reads and writes of `c_len` elements; the elements
-/// `(i, j)` at `i·rs + j·cs` must lie inside them, be distinct, and not be
-/// accessed by anything else during the call.
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm_raw<T: Element>(
-    alpha: T,
-    a: MatRef<'_, T>,
-    b: MatRef<'_, T>,
-    beta: T,
-    c: OutPtr<T>,
+/// Whether the padded work of `Cᵀ = Bᵀ·Aᵀ` is smaller than that of
+/// `C = A·B`. A `C` whose columns are not contiguous costs a scalar
+/// epilogue per element (weighed as 64 multiply-adds).
+fn transposed_is_cheaper(
+    m: usize,
+    n: usize,
+    k: usize,
     rs: usize,
     cs: usize,
-    c_len: usize,
+    mr: usize,
+    nr: usize,
+) -> bool {
+    let cost = |m: usize, n: usize, cs: usize| {
+        let padded = (m.div_ceil(mr) * mr) as f64 * (n.div_ceil(nr) * nr) as f64 * k as f64;
+        padded
+            + if cs == 1 {
+                0.0
+            } else {
+                64.0 * m as f64 * n as f64
+            }
+    };
+    cost(n, m, rs) < cost(m, n, cs)
+}
+
+/// The product with shapes checked: `C ← epilogue(A·B)`.
+fn run<T: Element>(
+    backend: Backend,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    c: MatMut<'_, T>,
+    epi: Epilogue<'_, T>,
 ) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert_eq!(a.cols, b.rows);
     if m == 0 || n == 0 {
         return;
     }
-    assert!(
-        span(m, n, rs, cs).is_some_and(|e| e <= c_len),
-        "output too short"
-    );
-    if k == 0 {
-        // A·B is the zero matrix (the views of A and B may be empty slices).
+    let (rs, cs) = (c.row_stride, c.col_stride);
+    let zero_alpha = match epi {
+        Epilogue::Overwrite { alpha } | Epilogue::Accumulate { alpha, .. } => alpha == T::ZERO,
+        Epilogue::Bias(_) => false,
+    };
+    if k == 0 || zero_alpha {
+        // The product is not computed: every accumulator is +0.
         for i in 0..m {
             for j in 0..n {
-                // SAFETY: (i, j) is an element of C, inside `c_len` (asserted
-                // above) and ours alone by the contract.
-                unsafe {
-                    let x = c.at(i * rs + j * cs);
-                    *x = (*x).scale(beta);
-                }
+                let at = i * rs + j * cs;
+                let old = c.data[at];
+                c.data[at] = epi.apply(T::ZERO, || old, j);
             }
         }
         return;
     }
-    // SAFETY: `MatRef::new` checked that every element (i, j) of `a` and `b`
-    // (offset i·rs + j·cs) lies inside their slices and that the strides fit
-    // in `isize`; `rows_from`/`cols_from` only shrink a view within its
-    // checked range. The elements of C lie inside the `c_len` valid elements
-    // (asserted above), are distinct, and are ours alone by the caller's
-    // contract; `a` and `b` are shared borrows, so C cannot alias them.
-    // matrixmultiply reads only the elements the views describe and writes
-    // only those of C, and keeps no pointer after returning.
-    unsafe {
-        T::raw_gemm(
-            m,
-            k,
-            n,
-            alpha,
-            a.data.as_ptr(),
-            a.row_stride as isize,
-            a.col_stride as isize,
-            b.data.as_ptr(),
-            b.row_stride as isize,
-            b.col_stride as isize,
-            beta,
-            c.0,
-            rs as isize,
-            cs as isize,
-        );
+    let bl = backend.blocking(size_of::<T>());
+    let (mr, nr) = (bl.mr, bl.nr);
+    let bias = matches!(epi, Epilogue::Bias(_));
+    let (a, b, m, n, rs, cs) = if !bias && transposed_is_cheaper(m, n, k, rs, cs, mr, nr) {
+        (b.t(), a.t(), n, m, cs, rs)
+    } else {
+        (a, b, m, n, rs, cs)
+    };
+    let out = OutPtr(c.data.as_mut_ptr());
+    if m.saturating_mul(n).saturating_mul(k) <= SMALL_FMAS {
+        // SAFETY: `c` is a checked view (its elements lie inside `c.data`
+        // and are distinct), borrowed mutably for this call; in the
+        // transposed orientation element (j, i) of Cᵀ is element (i, j) of C.
+        unsafe { T::small(backend, a, b, out.0, rs, cs, epi) };
+        return;
     }
+    let threads = rayon::current_num_threads();
+    let parallel =
+        threads > 1 && m.saturating_mul(n).saturating_mul(k).saturating_mul(2) >= INLINE_FLOPS;
+
+    // The blocks of C: as even as the block sizes allow, and at least two
+    // per thread when parallel (the split changes no bit of the result).
+    let even = |len: usize, max: usize, unit: usize| {
+        len.div_ceil(len.div_ceil(max)).next_multiple_of(unit)
+    };
+    let (mut mc, mut nc) = (even(m, bl.mc, mr), even(n, bl.nc, nr));
+    while parallel && m.div_ceil(mc) * n.div_ceil(nc) < 2 * threads && (mc > mr || nc > nr) {
+        if nc >= mc && nc > nr {
+            nc = even(n, nc.div_ceil(2), nr);
+        } else {
+            mc = even(m, mc.div_ceil(2), mr);
+        }
+    }
+    let (tasks_m, tasks_n) = (m.div_ceil(mc), n.div_ceil(nc));
+
+    pack::with_buf(Slot::A, |buf_a| {
+        pack::with_buf(Slot::B, |buf_b| {
+            let pa = buf_a.slice_mut::<T>(m.div_ceil(mr) * mr * k);
+            pack::pack(a.t(), mr, pa, parallel);
+            let pb = buf_b.slice_mut::<T>(n.div_ceil(nr) * nr * k);
+            pack::pack(b, nr, pb, parallel);
+            let (pa, pb) = (&*pa, &*pb);
+            let task = |t: usize| {
+                let (i0, j0) = ((t / tasks_n) * mc, (t % tasks_n) * nc);
+                let (mcb, ncb) = (mc.min(m - i0), nc.min(n - j0));
+                pack::with_buf(Slot::Scratch, |buf_s| {
+                    let scratch = if k > bl.kc {
+                        buf_s.slice_mut::<T>(mcb.div_ceil(mr) * ncb.div_ceil(nr) * mr * nr)
+                    } else {
+                        &mut []
+                    };
+                    let mut blk = Block {
+                        a: &pa[(i0 / mr) * k * mr..],
+                        b: &pb[(j0 / nr) * k * nr..],
+                        k,
+                        kc: bl.kc,
+                        mc: mcb,
+                        nc: ncb,
+                        // SAFETY: (i0, j0) is an element of C (i0 < m,
+                        // j0 < n), inside `c.data`.
+                        c: unsafe { out.at(i0 * rs + j0 * cs) },
+                        rs,
+                        cs,
+                        epi: epi.from_col(j0),
+                        scratch,
+                    };
+                    // SAFETY: the panels were packed with this backend's
+                    // `mr`/`nr` for all of `k`; the block's elements of C are
+                    // elements of the checked, distinct, exclusively borrowed
+                    // view `c` (in the transposed orientation, of its
+                    // transpose), and blocks of different tasks are disjoint,
+                    // so no element is touched by two tasks.
+                    unsafe { T::block(backend, &mut blk) };
+                });
+            };
+            if parallel {
+                (0..tasks_m * tasks_n).into_par_iter().for_each(task);
+            } else {
+                (0..tasks_m * tasks_n).for_each(task);
+            }
+        })
+    });
 }
 
 /// `torch.nn.functional.linear`: `input · weightᵀ + bias`.
 ///
 /// `input` is `[*, in_features]` (any number of leading dimensions, or just
 /// `[in_features]`), `weight` is `[out_features, in_features]`, `bias` is
-/// `[out_features]`; the result is `[*, out_features]`. The bias is written
-/// into the output first and the product accumulated onto it by the same
-/// GEMM call (`β = 1`), so no second pass over the output.
+/// `[out_features]`; the result is `[*, out_features]`. The bias add is
+/// fused into the product's epilogue (`y = acc ⊕ bias[j]`, the same bits as
+/// accumulating the product onto a bias-filled output with `β = 1`), so the
+/// output is written once.
 ///
 /// # Errors
 /// * [`Error::LinearDims`] for a 0-d input or a weight that is not 2-D;
@@ -546,6 +668,20 @@ unsafe fn gemm_raw<T: Element>(
 /// assert_eq!(err.to_string(), "mat1 and mat2 shapes cannot be multiplied (2x5 and 4x8)");
 /// ```
 pub fn linear(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    linear_with(Kernels::active(), input, weight, bias)
+}
+
+/// [`linear`] on the kernels of `kernels`' instruction set (the same bits
+/// on every one).
+///
+/// # Errors
+/// As [`linear`].
+pub fn linear_with(
+    kernels: Kernels,
+    input: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+) -> Result<Tensor> {
     let [out_features, in_features] = *weight.shape() else {
         return Err(Error::LinearDims {
             input: input.dim(),
@@ -575,31 +711,16 @@ pub fn linear(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<
     }
     let mut out_shape = lead.to_vec();
     out_shape.push(out_features);
-    let mut out = match bias {
-        Some(b) if out_features > 0 => {
-            let b = b.as_slice();
-            // Every row is written from the bias: the whole buffer is initialized.
-            Tensor::filled_with(&out_shape, |dst| {
-                for row in dst.chunks_exact_mut(out_features) {
-                    for (d, &v) in row.iter_mut().zip(b) {
-                        d.write(v);
-                    }
-                }
-            })?
-        }
-        _ => Tensor::zeros(&out_shape)?,
-    };
+    let mut out = Tensor::zeros(&out_shape)?;
     let rows = if lead.is_empty() { 1 } else { batch };
     let x = MatRef::row_major(input.as_slice(), rows, in_features)?;
     let wt = MatRef::row_major(weight.as_slice(), out_features, in_features)?.t();
-    let beta = if bias.is_some() { 1.0 } else { 0.0 };
-    gemm(
-        1.0,
-        x,
-        wt,
-        beta,
-        MatMut::row_major(out.as_mut_slice(), rows, out_features)?,
-    )?;
+    let epi = match bias {
+        Some(b) => Epilogue::Bias(b.as_slice()),
+        None => Epilogue::Overwrite { alpha: 1.0 },
+    };
+    let y = MatMut::row_major(out.as_mut_slice(), rows, out_features)?;
+    run(Backend::of(kernels), x, wt, y, epi);
     Ok(out)
 }
 
