@@ -31,9 +31,9 @@ impl Avx512 {
 }
 
 /// Rows of the register tile.
-pub(crate) const MR: usize = 6;
+pub(crate) const MR: usize = 12;
 /// Vectors per row of the register tile (64 `f32` or 32 `f64` columns).
-pub(crate) const NV: usize = 4;
+pub(crate) const NV: usize = 2;
 
 impl Lanes<f32> for Avx512 {
     type V = __m512;

@@ -80,8 +80,8 @@ impl Backend {
             Backend::Avx512(_) => Blocking {
                 mr: avx512::MR,
                 nr: avx512::NV * 64 / bytes,
-                kc: if wide { 256 } else { 512 },
-                mc: 96,
+                kc: if wide { 128 } else { 256 },
+                mc: 192,
                 nc: 512,
             },
         }

@@ -137,9 +137,10 @@ pub struct Block<'a, T> {
     pub(crate) scratch: &'a mut [T],
 }
 
-/// Runs the whole block: for each `k` block, for each `MR`-row panel of `A`
-/// (kept in L1 across the inner loop), for each `NR`-column panel of `B`
-/// (the `kc × nc` block of `B` stays in L2), one register tile.
+/// Runs the whole block: for each `k` block, for each `NR`-column panel of
+/// `B` (its `kc × NR` slice kept in L1 across the inner loop), for each
+/// `MR`-row panel of `A` (the `mc × kc` block of `A` stays in L2), one
+/// register tile.
 ///
 /// # Safety
 /// `blk` must satisfy its field docs: the packed slices hold the panels, and
@@ -161,16 +162,16 @@ pub(crate) unsafe fn run_block<T: Element, S: Lanes<T>, const MR: usize, const N
     while p0 < k {
         let len = kc.min(k - p0);
         let (first, last) = (p0 == 0, p0 + len == k);
-        for ir in 0..panels_m {
-            // SAFETY: panel `ir` spans `k·MR` elements from `ir·k·MR` and
-            // `p0 + len <= k`, so the `len·MR` elements read from here are
-            // inside `blk.a` (asserted above).
-            let a = unsafe { blk.a.as_ptr().add(ir * k * MR + p0 * MR) };
-            for jr in 0..panels_n {
-                // SAFETY: as for `a`, within `blk.b`.
-                let b = unsafe { blk.b.as_ptr().add(jr * k * nr + p0 * nr) };
+        for jr in 0..panels_n {
+            // SAFETY: panel `jr` spans `k·nr` elements from `jr·k·nr` and
+            // `p0 + len <= k`, so the `len·nr` elements read from here are
+            // inside `blk.b` (asserted above).
+            let b = unsafe { blk.b.as_ptr().add(jr * k * nr + p0 * nr) };
+            for ir in 0..panels_m {
+                // SAFETY: as for `b`, within `blk.a`.
+                let a = unsafe { blk.a.as_ptr().add(ir * k * MR + p0 * MR) };
                 let mut acc = [[s.zero(); NV]; MR];
-                let tile_at = (ir * panels_n + jr) * MR * nr;
+                let tile_at = (jr * panels_m + ir) * MR * nr;
                 if !first {
                     // SAFETY: `k > kc` here, so the scratch holds every tile
                     // (asserted above); this one's `MR·nr` elements start at
@@ -180,7 +181,7 @@ pub(crate) unsafe fn run_block<T: Element, S: Lanes<T>, const MR: usize, const N
                     };
                 }
                 // SAFETY: `a` and `b` are valid for `len` steps (see above).
-                unsafe { micro::<T, S, MR, NV>(s, len, a, b, &mut acc) };
+                acc = unsafe { micro::<T, S, MR, NV>(s, len, a, b, acc) };
                 if last {
                     // SAFETY: the tile's rows `ir·MR..` and columns `jr·nr..`
                     // start inside the block; `store_c` writes only the
@@ -199,7 +200,8 @@ pub(crate) unsafe fn run_block<T: Element, S: Lanes<T>, const MR: usize, const N
 }
 
 /// `acc[i][v] = fma(a[p·MR + i], b[p·NR + v·N ..], acc[i][v])` for `p` in
-/// `0..len`, in that order: the chain of the module docs.
+/// `0..len`, in that order: the chain of the module docs. (The tile is
+/// taken and returned by value so that it lives in registers.)
 ///
 /// # Safety
 /// `a` must be valid for reading `len · MR` elements and `b` for
@@ -210,8 +212,8 @@ unsafe fn micro<T: Element, S: Lanes<T>, const MR: usize, const NV: usize>(
     len: usize,
     mut a: *const T,
     mut b: *const T,
-    acc: &mut [[S::V; NV]; MR],
-) {
+    mut acc: [[S::V; NV]; MR],
+) -> [[S::V; NV]; MR] {
     let nr = NV * S::N;
     for _ in 0..len {
         let mut bv = [s.zero(); NV];
@@ -233,6 +235,7 @@ unsafe fn micro<T: Element, S: Lanes<T>, const MR: usize, const NV: usize>(
             b = b.add(nr);
         }
     }
+    acc
 }
 
 /// # Safety

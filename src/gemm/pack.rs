@@ -144,7 +144,6 @@ pub(crate) fn pack<T: Element>(src: MatRef<'_, T>, w: usize, dst: &mut [T], para
 /// One panel: columns `j0..j0 + cols` of `src` (`cols <= w`), zero-padded
 /// to width `w`.
 fn pack_panel<T: Element>(src: MatRef<'_, T>, j0: usize, cols: usize, w: usize, panel: &mut [T]) {
-    let k = src.rows;
     let (rs, cs) = (src.row_stride, src.col_stride);
     let data = src.data;
     if cs == 1 {
@@ -155,16 +154,23 @@ fn pack_panel<T: Element>(src: MatRef<'_, T>, j0: usize, cols: usize, w: usize, 
             out[cols..].fill(T::ZERO);
         }
     } else if rs == 1 {
-        // Columns contiguous: a transpose, column by column.
+        // Columns contiguous: a transpose, in strips of `STRIP` rows so that
+        // the strip of the panel being written stays in L1 and each column
+        // is read a cache line at a time.
+        const STRIP: usize = 16;
         if cols < w {
             for out in panel.chunks_exact_mut(w) {
                 out[cols..].fill(T::ZERO);
             }
         }
-        for j in 0..cols {
-            let col = &data[(j0 + j) * cs..][..k];
-            for (out, &x) in panel.chunks_exact_mut(w).zip(col) {
-                out[j] = x;
+        for (s, strip) in panel.chunks_mut(STRIP * w).enumerate() {
+            let p0 = s * STRIP;
+            let len = strip.len() / w;
+            for j in 0..cols {
+                let col = &data[(j0 + j) * cs + p0..][..len];
+                for (out, &x) in strip.chunks_exact_mut(w).zip(col) {
+                    out[j] = x;
+                }
             }
         }
     } else {
