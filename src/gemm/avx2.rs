@@ -146,3 +146,116 @@ pub(crate) unsafe fn small<T: Element>(
     // SAFETY: forwarded to the caller.
     unsafe { kernel::small(a, b, c, rs, cs, epi) }
 }
+
+impl Avx2 {
+    /// The AVX2+FMA proof implied by an AVX-512 one (`Avx512::new` checks
+    /// AVX2 and FMA too).
+    pub(crate) fn from_avx512(_: super::avx512::Avx512) -> Avx2 {
+        Avx2(())
+    }
+}
+
+/// Packs columns `j0..j0 + cols` of a `k × n` `f32` view whose columns are
+/// contiguous (element `(p, j)` at `data[p + j·cs]`) into the panel layout
+/// (`panel[p·w + j]`; the columns `cols..w` are left alone), with 8 × 8 AVX
+/// transposes; the edges element by element.
+///
+/// # Panics
+/// If the view or the panel is too short for the sizes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pack_cols_f32(
+    t: Avx2,
+    data: &[f32],
+    cs: usize,
+    j0: usize,
+    cols: usize,
+    k: usize,
+    w: usize,
+    panel: &mut [f32],
+) {
+    if cols == 0 || k == 0 {
+        return;
+    }
+    assert!(cols <= w && panel.len() >= k * w && (j0 + cols - 1) * cs + k <= data.len());
+    // SAFETY: column `j0 + j` (j < cols) spans `data[(j0 + j)·cs..][..k]`
+    // and the panel `k·w` elements, both asserted above; `t` proves AVX.
+    unsafe {
+        pack_cols_f32_imp(
+            t,
+            data.as_ptr().add(j0 * cs),
+            cs,
+            cols,
+            k,
+            w,
+            panel.as_mut_ptr(),
+        )
+    }
+}
+
+/// # Safety
+/// `src + j·cs + p` readable for `j < cols`, `p < k`; `dst` writable for
+/// `k·w` elements, `cols <= w`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pack_cols_f32_imp(
+    _: Avx2,
+    src: *const f32,
+    cs: usize,
+    cols: usize,
+    k: usize,
+    w: usize,
+    dst: *mut f32,
+) {
+    let (k8, c8) = (k / 8 * 8, cols / 8 * 8);
+    // SAFETY (every access below): `j + r < cols` and `p + q < k` for the
+    // reads, `(p + q)·w + j + r < k·w` for the writes (the contract).
+    unsafe {
+        for j in (0..c8).step_by(8) {
+            let col = |r: usize| src.add((j + r) * cs);
+            for p in (0..k8).step_by(8) {
+                let r0 = _mm256_loadu_ps(col(0).add(p));
+                let r1 = _mm256_loadu_ps(col(1).add(p));
+                let r2 = _mm256_loadu_ps(col(2).add(p));
+                let r3 = _mm256_loadu_ps(col(3).add(p));
+                let r4 = _mm256_loadu_ps(col(4).add(p));
+                let r5 = _mm256_loadu_ps(col(5).add(p));
+                let r6 = _mm256_loadu_ps(col(6).add(p));
+                let r7 = _mm256_loadu_ps(col(7).add(p));
+                let t0 = _mm256_unpacklo_ps(r0, r1);
+                let t1 = _mm256_unpackhi_ps(r0, r1);
+                let t2 = _mm256_unpacklo_ps(r2, r3);
+                let t3 = _mm256_unpackhi_ps(r2, r3);
+                let t4 = _mm256_unpacklo_ps(r4, r5);
+                let t5 = _mm256_unpackhi_ps(r4, r5);
+                let t6 = _mm256_unpacklo_ps(r6, r7);
+                let t7 = _mm256_unpackhi_ps(r6, r7);
+                let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+                let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+                let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+                let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+                let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+                let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+                let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+                let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+                let out = |q: usize| dst.add((p + q) * w + j);
+                _mm256_storeu_ps(out(0), _mm256_permute2f128_ps::<0x20>(s0, s4));
+                _mm256_storeu_ps(out(1), _mm256_permute2f128_ps::<0x20>(s1, s5));
+                _mm256_storeu_ps(out(2), _mm256_permute2f128_ps::<0x20>(s2, s6));
+                _mm256_storeu_ps(out(3), _mm256_permute2f128_ps::<0x20>(s3, s7));
+                _mm256_storeu_ps(out(4), _mm256_permute2f128_ps::<0x31>(s0, s4));
+                _mm256_storeu_ps(out(5), _mm256_permute2f128_ps::<0x31>(s1, s5));
+                _mm256_storeu_ps(out(6), _mm256_permute2f128_ps::<0x31>(s2, s6));
+                _mm256_storeu_ps(out(7), _mm256_permute2f128_ps::<0x31>(s3, s7));
+            }
+            for p in k8..k {
+                for r in 0..8 {
+                    *dst.add(p * w + j + r) = *col(r).add(p);
+                }
+            }
+        }
+        for j in c8..cols {
+            for p in 0..k {
+                *dst.add(p * w + j) = *src.add(j * cs + p);
+            }
+        }
+    }
+}

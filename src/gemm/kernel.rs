@@ -105,22 +105,32 @@ impl<T: Element> Epilogue<'_, T> {
     }
 }
 
-/// One block of `C` for one call of a kernel entry point: the packed panels
-/// it reads, where it writes, and the scratch that carries the accumulators
-/// between `k` blocks.
+/// One `k` block of one block of `C`, for one call of a kernel entry point:
+/// the packed panels it reads, where it writes, and the scratch that carries
+/// the accumulators between `k` blocks.
 #[derive(Debug)]
 pub struct Block<'a, T> {
-    /// Packed `A`: `⌈mc / MR⌉` panels of `k · MR` elements (element `(i, p)`
-    /// of panel `r` at `r·k·MR + p·MR + i`).
+    /// Packed `A` from this `k` block's first step: `⌈mc / MR⌉` panels,
+    /// `a_stride` apart; element `(i, p)` of panel `r` at
+    /// `r·a_stride + p·MR + i`.
     pub(crate) a: &'a [T],
-    /// Packed `B`: `⌈nc / NR⌉` panels of `k · NR` elements (element `(p, j)`
-    /// of panel `q` at `q·k·NR + p·NR + j`).
+    /// The distance between two panels of `a`.
+    pub(crate) a_stride: usize,
+    /// Packed `B` from this `k` block's first step: `⌈nc / NR⌉` panels,
+    /// `b_stride` apart; element `(p, j)` of panel `q` at
+    /// `q·b_stride + p·NR + j`.
     pub(crate) b: &'a [T],
-    /// The common dimension (`≥ 1`).
-    pub(crate) k: usize,
-    /// The `k` block length (`≥ 1`).
-    pub(crate) kc: usize,
-    /// Rows and columns of the block.
+    /// The distance between two panels of `b`.
+    pub(crate) b_stride: usize,
+    /// Steps in this `k` block (`≥ 1`).
+    pub(crate) len: usize,
+    /// Whether this is the first `k` block (the accumulators start at +0)
+    /// and the last (the epilogue writes `C`); otherwise the raw
+    /// accumulators are loaded from and stored to `scratch`.
+    pub(crate) first: bool,
+    /// See `first`.
+    pub(crate) last: bool,
+    /// Rows of the block.
     pub(crate) mc: usize,
     /// Columns of the block.
     pub(crate) nc: usize,
@@ -133,14 +143,15 @@ pub struct Block<'a, T> {
     pub(crate) cs: usize,
     /// What to do with the accumulators.
     pub(crate) epi: Epilogue<'a, T>,
-    /// At least `⌈mc / MR⌉ · ⌈nc / NR⌉ · MR · NR` elements when `k > kc`.
+    /// At least `⌈mc / MR⌉ · ⌈nc / NR⌉ · MR · NR` elements unless the block
+    /// is both first and last.
     pub(crate) scratch: &'a mut [T],
 }
 
-/// Runs the whole block: for each `k` block, for each `NR`-column panel of
-/// `B` (its `kc × NR` slice kept in L1 across the inner loop), for each
-/// `MR`-row panel of `A` (the `mc × kc` block of `A` stays in L2), one
-/// register tile.
+/// Runs one `k` block of the block: for each `NR`-column panel of `B` (its
+/// `len × NR` slice kept in L1 across the inner loop), for each `MR`-row
+/// panel of `A` (the `mc × len` block of `A` stays in L2), one register
+/// tile.
 ///
 /// # Safety
 /// `blk` must satisfy its field docs: the packed slices hold the panels, and
@@ -152,50 +163,44 @@ pub(crate) unsafe fn run_block<T: Element, S: Lanes<T>, const MR: usize, const N
     blk: &mut Block<'_, T>,
 ) {
     let nr = NV * S::N;
-    let (k, kc) = (blk.k, blk.kc);
+    let len = blk.len;
     let panels_m = blk.mc.div_ceil(MR);
     let panels_n = blk.nc.div_ceil(nr);
-    assert!(MR * nr <= MAX_TILE && k > 0 && kc > 0);
-    assert!(blk.a.len() >= panels_m * k * MR && blk.b.len() >= panels_n * k * nr);
-    assert!(k <= kc || blk.scratch.len() >= panels_m * panels_n * MR * nr);
-    let mut p0 = 0;
-    while p0 < k {
-        let len = kc.min(k - p0);
-        let (first, last) = (p0 == 0, p0 + len == k);
-        for jr in 0..panels_n {
-            // SAFETY: panel `jr` spans `k·nr` elements from `jr·k·nr` and
-            // `p0 + len <= k`, so the `len·nr` elements read from here are
-            // inside `blk.b` (asserted above).
-            let b = unsafe { blk.b.as_ptr().add(jr * k * nr + p0 * nr) };
-            for ir in 0..panels_m {
-                // SAFETY: as for `b`, within `blk.a`.
-                let a = unsafe { blk.a.as_ptr().add(ir * k * MR + p0 * MR) };
-                let mut acc = [[s.zero(); NV]; MR];
-                let tile_at = (jr * panels_m + ir) * MR * nr;
-                if !first {
-                    // SAFETY: `k > kc` here, so the scratch holds every tile
-                    // (asserted above); this one's `MR·nr` elements start at
-                    // `tile_at`.
-                    unsafe {
-                        load_tile::<T, S, MR, NV>(s, blk.scratch.as_ptr().add(tile_at), &mut acc)
-                    };
-                }
-                // SAFETY: `a` and `b` are valid for `len` steps (see above).
-                acc = unsafe { micro::<T, S, MR, NV>(s, len, a, b, acc) };
-                if last {
-                    // SAFETY: the tile's rows `ir·MR..` and columns `jr·nr..`
-                    // start inside the block; `store_c` writes only the
-                    // elements inside it (the caller's contract).
-                    unsafe { store_c::<T, S, MR, NV>(s, blk, ir * MR, jr * nr, &acc) };
-                } else {
-                    // SAFETY: as for the load.
-                    unsafe {
-                        store_tile::<T, S, MR, NV>(s, blk.scratch.as_mut_ptr().add(tile_at), &acc)
-                    };
-                }
+    let (first, last) = (blk.first, blk.last);
+    assert!(MR * nr <= MAX_TILE && len > 0 && blk.a_stride >= len * MR && blk.b_stride >= len * nr);
+    assert!(blk.a.len() >= (panels_m - 1) * blk.a_stride + len * MR);
+    assert!(blk.b.len() >= (panels_n - 1) * blk.b_stride + len * nr);
+    assert!((first && last) || blk.scratch.len() >= panels_m * panels_n * MR * nr);
+    for jr in 0..panels_n {
+        // SAFETY: panel `jr`'s `len·nr` elements from `jr·b_stride` are
+        // inside `blk.b` (asserted above).
+        let b = unsafe { blk.b.as_ptr().add(jr * blk.b_stride) };
+        for ir in 0..panels_m {
+            // SAFETY: as for `b`, within `blk.a`.
+            let a = unsafe { blk.a.as_ptr().add(ir * blk.a_stride) };
+            let mut acc = [[s.zero(); NV]; MR];
+            let tile_at = (jr * panels_m + ir) * MR * nr;
+            if !first {
+                // SAFETY: the scratch holds every tile (asserted above);
+                // this one's `MR·nr` elements start at `tile_at`.
+                unsafe {
+                    load_tile::<T, S, MR, NV>(s, blk.scratch.as_ptr().add(tile_at), &mut acc)
+                };
+            }
+            // SAFETY: `a` and `b` are valid for `len` steps (see above).
+            acc = unsafe { micro::<T, S, MR, NV>(s, len, a, b, acc) };
+            if last {
+                // SAFETY: the tile's rows `ir·MR..` and columns `jr·nr..`
+                // start inside the block; `store_c` writes only the
+                // elements inside it (the caller's contract).
+                unsafe { store_c::<T, S, MR, NV>(s, blk, ir * MR, jr * nr, &acc) };
+            } else {
+                // SAFETY: as for the load.
+                unsafe {
+                    store_tile::<T, S, MR, NV>(s, blk.scratch.as_mut_ptr().add(tile_at), &acc)
+                };
             }
         }
-        p0 += len;
     }
 }
 

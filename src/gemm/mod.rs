@@ -95,6 +95,21 @@ pub trait Element:
     /// `self ⊕ b`.
     #[doc(hidden)]
     fn fadd(self, b: Self) -> Self;
+    /// Packs columns `j0..j0 + cols` of a column-contiguous view into a panel
+    /// with `backend`'s vector transposes; `false` if there are none for
+    /// this type (the caller packs element by element).
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    fn pack_cols(
+        backend: Backend,
+        data: &[Self],
+        cs: usize,
+        j0: usize,
+        cols: usize,
+        k: usize,
+        w: usize,
+        panel: &mut [Self],
+    ) -> bool;
     /// Runs one block on `backend`'s kernel for this type.
     ///
     /// # Safety
@@ -118,8 +133,20 @@ pub trait Element:
 }
 
 macro_rules! element_impl {
-    ($t:ty, $block:ident) => {
+    ($t:ty, $block:ident, $pack_cols:expr) => {
         impl Element for $t {
+            fn pack_cols(
+                backend: Backend,
+                data: &[Self],
+                cs: usize,
+                j0: usize,
+                cols: usize,
+                k: usize,
+                w: usize,
+                panel: &mut [Self],
+            ) -> bool {
+                $pack_cols(backend, data, cs, j0, cols, k, w, panel)
+            }
             const ZERO: Self = 0.0;
             fn scale(self, beta: Self) -> Self {
                 if beta == 0.0 { 0.0 } else { beta * self }
@@ -174,8 +201,32 @@ macro_rules! element_impl {
     };
 }
 
-element_impl!(f32, block_f32);
-element_impl!(f64, block_f64);
+/// The `f32` vector transposes: AVX (on both x86 backends).
+#[allow(clippy::too_many_arguments)]
+fn pack_cols_f32(
+    backend: Backend,
+    data: &[f32],
+    cs: usize,
+    j0: usize,
+    cols: usize,
+    k: usize,
+    w: usize,
+    panel: &mut [f32],
+) -> bool {
+    let t = match backend {
+        Backend::Scalar => return false,
+        #[cfg(target_arch = "x86_64")]
+        Backend::Avx2(t) => t,
+        #[cfg(target_arch = "x86_64")]
+        Backend::Avx512(t) => avx2::Avx2::from_avx512(t),
+    };
+    #[cfg(target_arch = "x86_64")]
+    avx2::pack_cols_f32(t, data, cs, j0, cols, k, w, panel);
+    true
+}
+
+element_impl!(f32, block_f32, pack_cols_f32);
+element_impl!(f64, block_f64, |_, _, _, _, _, _, _, _| false);
 
 /// One past the last element of a strided `rows × cols` view (0 when
 /// empty), or `None` on overflow or a stride beyond `isize`.
@@ -279,6 +330,18 @@ impl<'a, T: Element> MatRef<'a, T> {
     pub fn at(&self, i: usize, j: usize) -> T {
         assert!(i < self.rows && j < self.cols, "({i}, {j}) out of range");
         self.data[i * self.row_stride + j * self.col_stride]
+    }
+
+    /// Rows `r0..r0 + rows` and columns `c0..c0 + cols` (callers stay in
+    /// range and ask for a non-empty part).
+    fn sub(self, r0: usize, rows: usize, c0: usize, cols: usize) -> MatRef<'a, T> {
+        debug_assert!(rows > 0 && cols > 0 && r0 + rows <= self.rows && c0 + cols <= self.cols);
+        MatRef {
+            data: &self.data[r0 * self.row_stride + c0 * self.col_stride..],
+            rows,
+            cols,
+            ..self
+        }
     }
 }
 
@@ -573,59 +636,97 @@ fn run<T: Element>(
     let parallel =
         threads > 1 && m.saturating_mul(n).saturating_mul(k).saturating_mul(2) >= INLINE_FLOPS;
 
-    // The blocks of C: as even as the block sizes allow, and at least two
-    // per thread when parallel (the split changes no bit of the result).
+    // The blocks of C: one row block for up to 4·MC rows (then every panel of
+    // B is used by one task only), as even as the block sizes allow, and at
+    // least two per thread when parallel, splitting columns first (the split
+    // changes no bit of the result).
     let even = |len: usize, max: usize, unit: usize| {
         len.div_ceil(len.div_ceil(max)).next_multiple_of(unit)
     };
-    let (mut mc, mut nc) = (even(m, bl.mc, mr), even(n, bl.nc, nr));
-    while parallel && m.div_ceil(mc) * n.div_ceil(nc) < 2 * threads && (mc > mr || nc > nr) {
-        if nc >= mc && nc > nr {
+    let mc_max = if m <= 4 * bl.mc { m } else { bl.mc };
+    let (mut mc, mut nc) = (even(m, mc_max, mr), even(n, bl.nc, nr));
+    while parallel && m.div_ceil(mc) * n.div_ceil(nc) < 2 * threads {
+        if nc > nr {
             nc = even(n, nc.div_ceil(2), nr);
-        } else {
+        } else if mc > mr {
             mc = even(m, mc.div_ceil(2), mr);
+        } else {
+            break;
         }
     }
     let (tasks_m, tasks_n) = (m.div_ceil(mc), n.div_ceil(nc));
 
+    // B is packed once for all tasks (shared) when several row blocks use
+    // each of its panels; when one row block spans all of C's rows, each
+    // task packs its own columns of B, one `k` block at a time, into a
+    // buffer that stays in L2 (no panel is packed twice either way).
+    let shared_b = tasks_m > 1;
     pack::with_buf(Slot::A, |buf_a| {
         pack::with_buf(Slot::B, |buf_b| {
             let pa = buf_a.slice_mut::<T>(m.div_ceil(mr) * mr * k);
-            pack::pack(a.t(), mr, pa, parallel);
-            let pb = buf_b.slice_mut::<T>(n.div_ceil(nr) * nr * k);
-            pack::pack(b, nr, pb, parallel);
-            let (pa, pb) = (&*pa, &*pb);
+            pack::pack(backend, a.t(), mr, pa, parallel);
+            let pb = if shared_b {
+                let pb = buf_b.slice_mut::<T>(n.div_ceil(nr) * nr * k);
+                pack::pack(backend, b, nr, pb, parallel);
+                &*pb
+            } else {
+                &[]
+            };
+            let pa = &*pa;
             let task = |t: usize| {
                 let (i0, j0) = ((t / tasks_n) * mc, (t % tasks_n) * nc);
                 let (mcb, ncb) = (mc.min(m - i0), nc.min(n - j0));
+                let tiles = mcb.div_ceil(mr) * ncb.div_ceil(nr) * mr * nr;
                 pack::with_buf(Slot::Scratch, |buf_s| {
-                    let scratch = if k > bl.kc {
-                        buf_s.slice_mut::<T>(mcb.div_ceil(mr) * ncb.div_ceil(nr) * mr * nr)
-                    } else {
-                        &mut []
-                    };
-                    let mut blk = Block {
-                        a: &pa[(i0 / mr) * k * mr..],
-                        b: &pb[(j0 / nr) * k * nr..],
-                        k,
-                        kc: bl.kc,
-                        mc: mcb,
-                        nc: ncb,
-                        // SAFETY: (i0, j0) is an element of C (i0 < m,
-                        // j0 < n), inside `c.data`.
-                        c: unsafe { out.at(i0 * rs + j0 * cs) },
-                        rs,
-                        cs,
-                        epi: epi.from_col(j0),
-                        scratch,
-                    };
-                    // SAFETY: the panels were packed with this backend's
-                    // `mr`/`nr` for all of `k`; the block's elements of C are
-                    // elements of the checked, distinct, exclusively borrowed
-                    // view `c` (in the transposed orientation, of its
-                    // transpose), and blocks of different tasks are disjoint,
-                    // so no element is touched by two tasks.
-                    unsafe { T::block(backend, &mut blk) };
+                    pack::with_buf(Slot::BlockB, |buf_b| {
+                        let scratch = if k > bl.kc {
+                            buf_s.slice_mut::<T>(tiles)
+                        } else {
+                            &mut []
+                        };
+                        let local_b = if shared_b {
+                            &mut []
+                        } else {
+                            buf_b.slice_mut::<T>(ncb.div_ceil(nr) * nr * bl.kc.min(k))
+                        };
+                        let mut p0 = 0;
+                        while p0 < k {
+                            let len = bl.kc.min(k - p0);
+                            let (b_panels, b_stride): (&[T], usize) = if shared_b {
+                                (&pb[(j0 / nr) * k * nr + p0 * nr..], k * nr)
+                            } else {
+                                pack::pack(backend, b.sub(p0, len, j0, ncb), nr, local_b, false);
+                                (&*local_b, len * nr)
+                            };
+                            let mut blk = Block {
+                                a: &pa[(i0 / mr) * k * mr + p0 * mr..],
+                                a_stride: k * mr,
+                                b: b_panels,
+                                b_stride,
+                                len,
+                                first: p0 == 0,
+                                last: p0 + len == k,
+                                mc: mcb,
+                                nc: ncb,
+                                // SAFETY: (i0, j0) is an element of C (i0 < m,
+                                // j0 < n), inside `c.data`.
+                                c: unsafe { out.at(i0 * rs + j0 * cs) },
+                                rs,
+                                cs,
+                                epi: epi.from_col(j0),
+                                scratch: &mut *scratch,
+                            };
+                            // SAFETY: the panels were packed with this
+                            // backend's `mr`/`nr`; the block's elements of C
+                            // are elements of the checked, distinct,
+                            // exclusively borrowed view `c` (in the
+                            // transposed orientation, of its transpose), and
+                            // blocks of different tasks are disjoint, so no
+                            // element is touched by two tasks.
+                            unsafe { T::block(backend, &mut blk) };
+                            p0 += len;
+                        }
+                    })
                 });
             };
             if parallel {

@@ -12,6 +12,7 @@ use std::ptr::NonNull;
 
 use rayon::prelude::*;
 
+use super::blocking::Backend;
 use super::{Element, MatRef};
 
 /// Buffers larger than this are freed after use instead of kept for the
@@ -96,10 +97,12 @@ pub(crate) enum Slot {
     B,
     /// The accumulators carried between `k` blocks.
     Scratch,
+    /// One task's `k` block of `B`.
+    BlockB,
 }
 
 thread_local! {
-    static BUFS: [Cell<AlignedBuf>; 3] = Default::default();
+    static BUFS: [Cell<AlignedBuf>; 4] = Default::default();
 }
 
 /// Runs `f` with this thread's buffer `slot` (a fresh one if it is in use
@@ -122,14 +125,21 @@ pub(crate) fn with_buf<R>(slot: Slot, f: impl FnOnce(&mut AlignedBuf) -> R) -> R
 
 /// Packs the `k × n` view `src` into `⌈n / w⌉` panels of `k · w` elements
 /// at the start of `dst` (see the module docs), on rayon when `parallel`.
-pub(crate) fn pack<T: Element>(src: MatRef<'_, T>, w: usize, dst: &mut [T], parallel: bool) {
+pub(crate) fn pack<T: Element>(
+    backend: Backend,
+    src: MatRef<'_, T>,
+    w: usize,
+    dst: &mut [T],
+    parallel: bool,
+) {
     let (k, n) = (src.rows, src.cols);
     let panels = n.div_ceil(w);
     let dst = &mut dst[..panels * k * w];
     if k == 0 || n == 0 {
         return;
     }
-    let one = |q: usize, panel: &mut [T]| pack_panel(src, q * w, w.min(n - q * w), w, panel);
+    let one =
+        |q: usize, panel: &mut [T]| pack_panel(backend, src, q * w, w.min(n - q * w), w, panel);
     if parallel && panels > 1 {
         dst.par_chunks_mut(k * w)
             .enumerate()
@@ -143,7 +153,15 @@ pub(crate) fn pack<T: Element>(src: MatRef<'_, T>, w: usize, dst: &mut [T], para
 
 /// One panel: columns `j0..j0 + cols` of `src` (`cols <= w`), zero-padded
 /// to width `w`.
-fn pack_panel<T: Element>(src: MatRef<'_, T>, j0: usize, cols: usize, w: usize, panel: &mut [T]) {
+fn pack_panel<T: Element>(
+    backend: Backend,
+    src: MatRef<'_, T>,
+    j0: usize,
+    cols: usize,
+    w: usize,
+    panel: &mut [T],
+) {
+    let k = src.rows;
     let (rs, cs) = (src.row_stride, src.col_stride);
     let data = src.data;
     if cs == 1 {
@@ -162,6 +180,9 @@ fn pack_panel<T: Element>(src: MatRef<'_, T>, j0: usize, cols: usize, w: usize, 
             for out in panel.chunks_exact_mut(w) {
                 out[cols..].fill(T::ZERO);
             }
+        }
+        if T::pack_cols(backend, data, cs, j0, cols, k, w, panel) {
+            return;
         }
         for (s, strip) in panel.chunks_mut(STRIP * w).enumerate() {
             let p0 = s * STRIP;
