@@ -206,8 +206,9 @@ unsafe fn pack_cols_f32_imp(
     dst: *mut f32,
 ) {
     let (k8, c8) = (k / 8 * 8, cols / 8 * 8);
-    // SAFETY (every access below): `j + r < cols` and `p + q < k` for the
-    // reads, `(p + q)·w + j + r < k·w` for the writes (the contract).
+    // SAFETY: every access below reads `src + (j + r)·cs + p + q` with
+    // `j + r < cols`, `p + q < k`, or writes `dst + (p + q)·w + j + r <
+    // dst + k·w` (the contract); `Avx2` proves AVX.
     unsafe {
         for j in (0..c8).step_by(8) {
             let col = |r: usize| src.add((j + r) * cs);

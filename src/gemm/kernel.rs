@@ -97,7 +97,7 @@ impl<T: Element> Epilogue<'_, T> {
     }
 
     /// The same epilogue restricted to the columns from `j0` on.
-    pub(crate) fn from_col(self, j0: usize) -> Self {
+    pub(crate) fn starting_at(self, j0: usize) -> Self {
         match self {
             Epilogue::Bias(b) => Epilogue::Bias(&b[j0..]),
             e => e,

@@ -713,7 +713,7 @@ fn run<T: Element>(
                                 c: unsafe { out.at(i0 * rs + j0 * cs) },
                                 rs,
                                 cs,
-                                epi: epi.from_col(j0),
+                                epi: epi.starting_at(j0),
                                 scratch: &mut *scratch,
                             };
                             // SAFETY: the panels were packed with this
