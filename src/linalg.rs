@@ -140,26 +140,34 @@ fn sum_sq_f64<T: Real>(x: &[T]) -> f64 {
 }
 
 /// `dst[j · rows + i] = f(src[i · cols + j])`: the row-major `rows × cols`
-/// `src` transposed into the row-major `cols × rows` `dst`, in square tiles
-/// so that both sides stay in cache.
+/// `src` transposed into the row-major `cols × rows` `dst`, through a local
+/// 16 × 16 tile, so that both sides are read and written in whole cache
+/// lines (16 `f32`).
 ///
 /// # Panics
 /// If either slice is not `rows · cols` long.
-pub(crate) fn transpose<T: Copy, U>(
+pub(crate) fn transpose<T: Copy, U: Copy + Default>(
     src: &[T],
     rows: usize,
     cols: usize,
     dst: &mut [U],
     f: impl Fn(T) -> U,
 ) {
-    const TILE: usize = 32;
+    const TILE: usize = 16;
     assert!(src.len() == rows * cols && dst.len() == rows * cols);
+    let mut tile = [[U::default(); TILE]; TILE];
     for i0 in (0..rows).step_by(TILE) {
+        let ib = TILE.min(rows - i0);
         for j0 in (0..cols).step_by(TILE) {
-            for i in i0..(i0 + TILE).min(rows) {
-                for j in j0..(j0 + TILE).min(cols) {
-                    dst[j * rows + i] = f(src[i * cols + j]);
+            let jb = TILE.min(cols - j0);
+            for i in 0..ib {
+                let row = &src[(i0 + i) * cols + j0..][..jb];
+                for (t, &x) in tile.iter_mut().zip(row) {
+                    t[i] = f(x);
                 }
+            }
+            for (j, t) in tile.iter().enumerate().take(jb) {
+                dst[(j0 + j) * rows + i0..][..ib].copy_from_slice(&t[..ib]);
             }
         }
     }

@@ -253,7 +253,34 @@ unsafe fn pack_cols_f32_imp(
                 }
             }
         }
-        for j in c8..cols {
+        let mut j = c8;
+        if cols - j >= 4 {
+            // Four more columns by 4 × 4 SSE transposes.
+            let col = |r: usize| src.add((j + r) * cs);
+            let k4 = k / 4 * 4;
+            for p in (0..k4).step_by(4) {
+                let r0 = _mm_loadu_ps(col(0).add(p));
+                let r1 = _mm_loadu_ps(col(1).add(p));
+                let r2 = _mm_loadu_ps(col(2).add(p));
+                let r3 = _mm_loadu_ps(col(3).add(p));
+                let t0 = _mm_unpacklo_ps(r0, r1);
+                let t1 = _mm_unpacklo_ps(r2, r3);
+                let t2 = _mm_unpackhi_ps(r0, r1);
+                let t3 = _mm_unpackhi_ps(r2, r3);
+                let out = |q: usize| dst.add((p + q) * w + j);
+                _mm_storeu_ps(out(0), _mm_movelh_ps(t0, t1));
+                _mm_storeu_ps(out(1), _mm_movehl_ps(t1, t0));
+                _mm_storeu_ps(out(2), _mm_movelh_ps(t2, t3));
+                _mm_storeu_ps(out(3), _mm_movehl_ps(t3, t2));
+            }
+            for p in k4..k {
+                for r in 0..4 {
+                    *dst.add(p * w + j + r) = *col(r).add(p);
+                }
+            }
+            j += 4;
+        }
+        for j in j..cols {
             for p in 0..k {
                 *dst.add(p * w + j) = *src.add(j * cs + p);
             }
