@@ -141,7 +141,7 @@ fn linear_forward(c: &mut Criterion) {
     let mut group = c.benchmark_group("linear_forward");
     group.throughput(Throughput::Elements((2 * BATCH * IN * OUT) as u64));
     group.sample_size(30);
-    group.bench_function("matrixmultiply_sgemm/1thread", |bch| {
+    group.bench_function("baseline_matrixmultiply/1thread", |bch| {
         bch.iter(|| {
             fill_bias(&mut y);
             mm_sgemm(BATCH, IN, OUT, black_box(xs), ws, 1, IN as isize, &mut y)
@@ -149,7 +149,7 @@ fn linear_forward(c: &mut Criterion) {
     });
     for threads in [1, 2] {
         let pool = pool(threads);
-        group.bench_function(format!("gemm_crate/{threads}thread"), |bch| {
+        group.bench_function(format!("baseline_gemm_crate/{threads}thread"), |bch| {
             pool.install(|| {
                 bch.iter(|| {
                     fill_bias(&mut y);
@@ -167,7 +167,7 @@ fn linear_forward(c: &mut Criterion) {
                 })
             })
         });
-        group.bench_function(format!("faer/{threads}thread"), |bch| {
+        group.bench_function(format!("baseline_faer/{threads}thread"), |bch| {
             let xf = faer::MatRef::from_row_major_slice(xs, BATCH, IN);
             let wt = faer::MatRef::from_row_major_slice(ws, OUT, IN).transpose();
             pool.install(|| {
@@ -203,17 +203,17 @@ fn gemm_square(c: &mut Criterion) {
     let mut group = c.benchmark_group("gemm_square_2048");
     group.throughput(Throughput::Elements((2 * N * N * N) as u64));
     group.sample_size(10);
-    group.bench_function("matrixmultiply_sgemm/1thread", |bch| {
+    group.bench_function("baseline_matrixmultiply/1thread", |bch| {
         bch.iter(|| mm_sgemm(N, N, N, black_box(a), b, N as isize, 1, &mut out))
     });
     for threads in [1, 2] {
         let pool = pool(threads);
-        group.bench_function(format!("gemm_crate/{threads}thread"), |bch| {
+        group.bench_function(format!("baseline_gemm_crate/{threads}thread"), |bch| {
             pool.install(|| {
                 bch.iter(|| crate_sgemm(N, N, N, black_box(a), b, N as isize, 1, &mut out, threads))
             })
         });
-        group.bench_function(format!("faer/{threads}thread"), |bch| {
+        group.bench_function(format!("baseline_faer/{threads}thread"), |bch| {
             let af = faer::MatRef::from_row_major_slice(a, N, N);
             let bf = faer::MatRef::from_row_major_slice(b, N, N);
             pool.install(|| {
@@ -263,7 +263,7 @@ fn orthogonal(c: &mut Criterion) {
                 bch.iter(|| init::orthogonal_(&mut t, 1.0, Some(&mut Generator::new(3))).unwrap())
             })
         });
-        group.bench_function(format!("faer_qr_thin_q/{threads}thread"), |bch| {
+        group.bench_function(format!("baseline_faer_qr_thin_q/{threads}thread"), |bch| {
             let af = faer::MatRef::from_row_major_slice(a.as_slice(), N, N);
             faer::set_global_parallelism(faer_par(threads));
             pool.install(|| bch.iter(|| black_box(af.qr().compute_thin_Q())));
