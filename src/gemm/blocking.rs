@@ -2,27 +2,33 @@
 //! blocks `KC` (the `k` block), `MC × NC` (the block of `C` one task
 //! computes).
 //!
-//! The loops (BLIS's, with the `MC` loop outside the `NR` loop): for each
-//! `k` block of length `KC`, for each `MR`-row panel of the task's `A`
-//! block, for each `NR`-column panel of its `B` block, one register tile.
-//! So the `MR × KC` panel of `A` is read from L1 by `NC / NR` tiles in a row,
-//! and the `KC × NC` block of `B` is read from L2 by the `MC / MR` panels.
+//! The loops: for each `k` block of length `KC`, for each `NR`-column
+//! panel of the task's `B` block, for each `MR`-row panel of its `A` block,
+//! one register tile. So the `KC × NR` micro-panel of `B` is read from L1 by
+//! the `MC / MR` tiles in a row, the task's `MC × KC` block of `A` stays in
+//! L2 across the `NR` panels, and each `A` micro-panel (`MR × KC`) streams
+//! from L2 once per tile. A task's `KC × NC` block of `B` is packed just
+//! before use (so it is in L2) when one row block covers all of `C` (up to
+//! `4·MC` rows, the usual case for layers); taller products pack all of `B`
+//! once, shared by the tasks.
 //!
-//! | backend | `T` | `MR × NR` | `KC` | `MC` | `NC` | `A` panel (L1) | `B` block (L2) |
-//! |---|---|---|---|---|---|---|---|
-//! | AVX-512 | f32 | 6 × 64 | 512 | 96 | 512 | 12 KiB | 1 MiB |
-//! | AVX-512 | f64 | 6 × 32 | 256 | 96 | 512 | 12 KiB | 1 MiB |
-//! | AVX2+FMA | f32 | 6 × 16 | 256 | 96 | 256 | 6 KiB | 256 KiB |
-//! | AVX2+FMA | f64 | 6 × 8 | 128 | 96 | 256 | 6 KiB | 256 KiB |
-//! | scalar | both | 4 × 4 | 256 | 64 | 256 | | |
+//! | backend | `T` | `MR × NR` | `KC` | `MC` | `NC` | `B` micro-panel (L1) | `A` block (L2) | `B` block (L2) |
+//! |---|---|---|---|---|---|---|---|---|
+//! | AVX-512 | f32 | 12 × 32 | 256 | 192 | 512 | 32 KiB | 192 KiB | 512 KiB |
+//! | AVX-512 | f64 | 12 × 16 | 128 | 192 | 512 | 16 KiB | 192 KiB | 512 KiB |
+//! | AVX2+FMA | f32 | 6 × 16 | 256 | 96 | 256 | 16 KiB | 96 KiB | 256 KiB |
+//! | AVX2+FMA | f64 | 6 × 8 | 128 | 96 | 256 | 8 KiB | 96 KiB | 256 KiB |
+//! | scalar | both | 4 × 4 | 256 | 64 | 256 | | | |
 //!
-//! The L1 figure is sized for the 32–48 KiB L1d of the CPUs that have each
-//! instruction set (so the `A` panel, a `B` micro-panel and the `C` tile fit
-//! together), the L2 one for half of a 2 MiB L2 (Intel Sapphire/Emerald
-//! Rapids; Zen 4/5 have 1 MiB, where the `B` block still streams from L2
-//! once per `A` panel) and of a 512 KiB L2 (Zen 2/3, Skylake's 256 KiB
-//! holds a `KC × 64` slice). None of these sizes changes a bit of the
-//! result (see [`kernel`](super::kernel)): they are tuning only.
+//! The L1 figure is sized for the 48 KiB L1d of the AVX-512 CPUs (Ice Lake
+//! and later, Zen 5; Zen 4's 32 KiB still holds the micro-panel) and the
+//! 32 KiB of AVX2 ones, leaving room for the `A` stream and the `C` tile;
+//! the L2 ones for 1–2 MiB (Sapphire/Emerald Rapids 2 MiB, Zen 4/5 1 MiB)
+//! and 256–512 KiB (Skylake, Zen 2/3). 12 × 32 was measured against
+//! 6 × 64, 8 × 48 and 14 × 32 on an Emerald Rapids core (all within 3%), and
+//! `KC` 192–384, `NC` 256–512 made no measurable difference there. None of
+//! these sizes changes a bit of the result (see [`kernel`](super::kernel)):
+//! they are tuning only.
 
 #[cfg(target_arch = "x86_64")]
 use super::{avx2, avx512};
