@@ -808,12 +808,11 @@ pub fn dirac_(tensor: impl InitTarget, groups: usize) -> Result<()> {
 /// back if needed, and multiplied by `gain`. So `WᵀW = gain²·I` (tall or
 /// square) or `WWᵀ = gain²·I` (wide), to within about `1e-6·gain²`.
 ///
-/// The values are a pure function of the generator state and the shape, on
-/// any number of threads (the QR runs on the calling thread). Unlike the
-/// elementwise fills they go through `matrixmultiply`'s GEMM, whose kernel
-/// (AVX-512, AVX2+FMA, AVX or SSE2) is chosen for the CPU at run time and
-/// not by `NNINIT_ISA`, so two machines with different instruction sets may
-/// differ in the last bits.
+/// The values are a pure function of the generator state and the shape:
+/// the QR's products go through [`crate::gemm`], parallel, with one
+/// summation order, so the bits are the same on every instruction set and
+/// thread count. With a torch-exact generator the draws are PyTorch's (its
+/// QR is LAPACK's, so the result matches PyTorch's to about 1e-6).
 ///
 /// Errors: `gain` NaN, infinite or beyond `f32` ([`Error::Gain`]); fewer
 /// than 2 dimensions (`Only tensors with 2 or more dimensions are

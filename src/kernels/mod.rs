@@ -5,8 +5,10 @@
 //! every instruction set in [`Isa`]: AVX2+FMA (x86-64, detected at run time)
 //! and a portable scalar path that gives **the same bits**. The CPU is checked
 //! once per process; [`Kernels::active`] is what the rest of the crate uses.
-//! Setting the environment variable `NNINIT_ISA=scalar` (or `avx2`) before the
-//! first fill forces a path; [`Kernels::new`] picks one explicitly.
+//! Setting the environment variable `NNINIT_ISA=scalar` (or `avx2`, `avx512`)
+//! before the first fill forces a path; [`Kernels::new`] picks one explicitly.
+//! [`Isa::Avx512`] selects the AVX-512 GEMM micro-kernels
+//! ([`crate::gemm`]); its fills are the AVX2 kernels for now.
 //!
 //! # Parallelism
 //! Fills run on rayon's current thread pool over fixed blocks of
@@ -62,17 +64,23 @@ pub enum Isa {
     Scalar,
     /// x86-64 AVX2 with FMA.
     Avx2Fma,
+    /// x86-64 AVX-512 (F, BW, DQ, VL, with AVX2 and FMA). GEMM: the AVX-512
+    /// micro-kernels. Fills: the AVX2 kernels until the AVX-512 fill backend
+    /// lands (same bits as every other path).
+    Avx512,
 }
 
 impl Isa {
     /// Every instruction set the kernels are compiled for, best last.
-    pub const ALL: [Isa; 2] = [Isa::Scalar, Isa::Avx2Fma];
+    pub const ALL: [Isa; 3] = [Isa::Scalar, Isa::Avx2Fma, Isa::Avx512];
 
-    /// The name used by `NNINIT_ISA` and in messages: `scalar` or `avx2`.
+    /// The name used by `NNINIT_ISA` and in messages: `scalar`, `avx2` or
+    /// `avx512`.
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
             Isa::Avx2Fma => "avx2",
+            Isa::Avx512 => "avx512",
         }
     }
 
@@ -95,12 +103,14 @@ impl Isa {
 impl FromStr for Isa {
     type Err = String;
 
-    /// Parses `scalar` or `avx2` (ASCII case-insensitive).
+    /// Parses `scalar`, `avx2` or `avx512` (ASCII case-insensitive).
     fn from_str(s: &str) -> Result<Isa, String> {
         Isa::ALL
             .into_iter()
             .find(|i| i.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown instruction set {s:?}, expected scalar or avx2"))
+            .ok_or_else(|| {
+                format!("unknown instruction set {s:?}, expected scalar, avx2 or avx512")
+            })
     }
 }
 
@@ -130,6 +140,20 @@ enum Backend {
     Scalar(Scalar),
     #[cfg(target_arch = "x86_64")]
     Avx2(avx2::Avx2),
+    /// [`Isa::Avx512`]: the fills run the AVX2 kernels (an AVX-512 CPU has
+    /// AVX2 and FMA) until the AVX-512 fill backend lands.
+    #[cfg(target_arch = "x86_64")]
+    Avx512(avx2::Avx2),
+}
+
+/// Whether this CPU has the AVX-512 subsets [`Isa::Avx512`] needs (F, BW,
+/// DQ, VL); AVX2 and FMA are checked by `avx2::Avx2::new`.
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512dq")
+        && is_x86_feature_detected!("avx512vl")
 }
 
 static ACTIVE: OnceLock<Kernels> = OnceLock::new();
@@ -143,8 +167,13 @@ impl Kernels {
             Isa::Avx2Fma => avx2::Avx2::new()
                 .map(|t| Kernels(Backend::Avx2(t)))
                 .ok_or(Error::IsaUnsupported { isa: isa.name() }),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => avx2::Avx2::new()
+                .filter(|_| has_avx512())
+                .map(|t| Kernels(Backend::Avx512(t)))
+                .ok_or(Error::IsaUnsupported { isa: isa.name() }),
             #[cfg(not(target_arch = "x86_64"))]
-            Isa::Avx2Fma => Err(Error::IsaUnsupported { isa: isa.name() }),
+            Isa::Avx2Fma | Isa::Avx512 => Err(Error::IsaUnsupported { isa: isa.name() }),
         }
     }
 
@@ -183,6 +212,8 @@ impl Kernels {
             Backend::Scalar(_) => Isa::Scalar,
             #[cfg(target_arch = "x86_64")]
             Backend::Avx2(_) => Isa::Avx2Fma,
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx512(_) => Isa::Avx512,
         }
     }
 
@@ -198,7 +229,9 @@ impl Kernels {
             Backend::Scalar(s) => math::constant(s, chunk, value, stores),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
-            Backend::Avx2(t) => unsafe { avx2::constant(t, chunk, value, stores) },
+            Backend::Avx2(t) | Backend::Avx512(t) => unsafe {
+                avx2::constant(t, chunk, value, stores)
+            },
         });
     }
 
@@ -217,7 +250,9 @@ impl Kernels {
             Backend::Scalar(s) => math::threshold_mask(s, chunk, threshold),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
-            Backend::Avx2(t) => unsafe { avx2::threshold_mask(t, chunk, threshold) },
+            Backend::Avx2(t) | Backend::Avx512(t) => unsafe {
+                avx2::threshold_mask(t, chunk, threshold)
+            },
         });
         Ok(())
     }
@@ -236,7 +271,9 @@ impl Kernels {
             Backend::Scalar(s) => math::fill_range(s, sampler, stream, at, chunk, stores),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
-            Backend::Avx2(t) => unsafe { avx2::fill(t, sampler, stream, at, chunk, stores) },
+            Backend::Avx2(t) | Backend::Avx512(t) => unsafe {
+                avx2::fill(t, sampler, stream, at, chunk, stores)
+            },
         });
     }
 }
@@ -255,7 +292,9 @@ impl Kernels {
             Backend::Scalar(s) => torch::uniform_fill(s, mt, from, to, out),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
-            Backend::Avx2(t) => unsafe { avx2::torch_uniform(t, mt, from, to, out) },
+            Backend::Avx2(t) | Backend::Avx512(t) => unsafe {
+                avx2::torch_uniform(t, mt, from, to, out)
+            },
         }
     }
 
@@ -273,7 +312,9 @@ impl Kernels {
             Backend::Scalar(s) => torch::normal_fill(s, mt, mean, std, out),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
-            Backend::Avx2(t) => unsafe { avx2::torch_normal(t, mt, mean, std, out) },
+            Backend::Avx2(t) | Backend::Avx512(t) => unsafe {
+                avx2::torch_normal(t, mt, mean, std, out)
+            },
         }
     }
 
@@ -284,7 +325,7 @@ impl Kernels {
             Backend::Scalar(s) => torch::words(s, mt, out),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
-            Backend::Avx2(t) => unsafe { avx2::torch_words(t, mt, out) },
+            Backend::Avx2(t) | Backend::Avx512(t) => unsafe { avx2::torch_words(t, mt, out) },
         }
     }
 }

@@ -8,7 +8,7 @@
 //! generator ends in the same state), and allocates nothing. Such a module
 //! prints, lists its `named_parameters` and [`Module::state_dict_shapes`],
 //! and can be written to safetensors files (each tensor generated in chunks
-//! as it is written: see [`crate::io::checkpoint`]). [`materialize`]
+//! as it is written: see [`crate::io::safetensors::save_module`]). [`materialize`]
 //! allocates and initializes all parameters or those a filter selects, and
 //! [`materialize_rows`] computes a row range of one of them without storing
 //! it; the values equal an eager construction's bit for bit, in any order and
