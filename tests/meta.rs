@@ -126,3 +126,26 @@ fn meta_parameters_print_and_refuse_use() {
     assert!(meta::materialize_rows(&l, "weight", 2..9).is_err());
     assert!(!meta::is_on_meta());
 }
+
+#[test]
+fn a_meta_model_is_written_without_materializing() {
+    let eager = resnet18::ResNet::new([1, 1, 1, 1], 8, 10, Some(&mut Generator::new(4))).unwrap();
+    let lazy =
+        meta::on_meta(|| resnet18::ResNet::new([1, 1, 1, 1], 8, 10, Some(&mut Generator::new(4))))
+            .unwrap();
+    let dir = std::env::temp_dir().join(format!("nninit-meta-write-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b) = (dir.join("eager.safetensors"), dir.join("meta.safetensors"));
+    nninit::io::safetensors::save_module(&eager, &a).unwrap();
+    nninit::io::safetensors::save_module(&lazy, &b).unwrap();
+    assert_eq!(
+        std::fs::read(&a).unwrap(),
+        std::fs::read(&b).unwrap(),
+        "the same bytes"
+    );
+    assert!(
+        lazy.parameters().iter().all(|p| p.is_meta()),
+        "still on meta"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -247,14 +247,42 @@ impl WriteSource for ModuleSource {
     }
 
     fn with_data(&self, i: usize, f: &mut dyn FnMut(DataRef<'_>) -> Result<()>) -> Result<()> {
-        self.slots[i]
-            .1
-            .with_value(|v| match v {
-                ValueRef::F32(t) => f(DataRef::F32(t.as_slice())),
-                ValueRef::I64(t) => f(DataRef::I64(t.as_slice())),
-            })
-            .unwrap_or(Ok(()))
+        let slot = &self.slots[i].1;
+        if let Some(d) = slot.deferred() {
+            return write_deferred(&d, f);
+        }
+        slot.with_value(|v| match v {
+            ValueRef::F32(t) => f(DataRef::F32(t.as_slice())),
+            ValueRef::I64(t) => f(DataRef::I64(t.as_slice())),
+        })
+        .unwrap_or(Ok(()))
     }
+}
+
+/// Elements generated at a time when a tensor on meta is written.
+const GENERATE_ELEMENTS: usize = 1 << 20;
+
+/// Generates a tensor on meta for writing: in chunks of
+/// [`GENERATE_ELEMENTS`] (constant memory), or whole for the initializers
+/// that need the whole tensor (orthogonal, sparse, eye, dirac).
+pub(crate) fn write_deferred(
+    d: &crate::init::Deferred,
+    f: &mut dyn FnMut(DataRef<'_>) -> Result<()>,
+) -> Result<()> {
+    let numel: usize = d.shape().iter().product();
+    if !d.init().is_shardable() {
+        let t = d.tensor()?;
+        return f(DataRef::F32(t.as_slice()));
+    }
+    let mut chunk = vec![0.0f32; GENERATE_ELEMENTS.min(numel)];
+    let mut at = 0;
+    while at < numel {
+        let n = GENERATE_ELEMENTS.min(numel - at);
+        d.fill(at as u64, &mut chunk[..n])?;
+        f(DataRef::F32(&chunk[..n]))?;
+        at += n;
+    }
+    Ok(())
 }
 
 /// The header bytes (padded with spaces to a multiple of 8) for `tensors`
