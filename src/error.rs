@@ -511,6 +511,20 @@ pub enum Error {
         /// What was given.
         approximate: String,
     },
+    /// A checkpoint directory that is incomplete or inconsistent.
+    Checkpoint {
+        /// The file concerned.
+        file: String,
+        /// What is wrong, naming the tensor where there is one.
+        reason: String,
+    },
+    /// A rank and world size that do not make sense.
+    Rank {
+        /// The rank as given.
+        rank: String,
+        /// The world size as given.
+        size: String,
+    },
     // ---- torch-exact generator --------------------------------------------
     /// Bytes that are not a valid PyTorch CPU generator state.
     RngState {
@@ -822,6 +836,11 @@ impl fmt::Display for Error {
                 write!(f, "the instruction set {isa} is not supported by this CPU")
             }
             Error::RngState { reason } => f.write_str(reason),
+            Error::Checkpoint { file, reason } => write!(f, "checkpoint file {file}: {reason}"),
+            Error::Rank { rank, size } => write!(
+                f,
+                "rank {rank} of world size {size}: expected integers with rank < size"
+            ),
             Error::InputDims { expected, shape } => {
                 write!(f, "Expected {expected}, but got input of size: {shape:?}")
             }

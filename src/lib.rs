@@ -40,6 +40,7 @@
 //! are errors rather than tensors full of NaN. And how far a generator moves
 //! does not depend on tensor sizes: each fill takes exactly one stream.
 
+pub mod dist;
 pub mod distributions;
 mod error;
 pub mod gemm;

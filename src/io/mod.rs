@@ -6,6 +6,7 @@
 //!   `safetensors` package and PyTorch read and write; streamed, written
 //!   atomically, read memory-mapped.
 //! * [`dtype`]: the element types of files (`F32`, `BF16`, `F16`, `I64`).
+//! * [`checkpoint`]: sharded checkpoints in Hugging Face's layout.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Result;
 
+pub mod checkpoint;
 pub mod dtype;
 pub mod npy;
 pub mod safetensors;

@@ -129,6 +129,9 @@ pub(crate) enum DataRef<'a> {
     I64(&'a [i64]),
 }
 
+/// `(name, shape, is_int)` of the tensors a write source writes, in order.
+pub(crate) type TensorList = Vec<(String, Vec<usize>, bool)>;
+
 /// What a write needs from its source: names in file order with shapes
 /// and kinds, the tie metadata, and each tensor's data when its turn comes.
 pub(crate) trait WriteSource {
@@ -209,14 +212,20 @@ impl WriteSource for DictSource<'_> {
     }
 }
 
-/// A module's parameters and buffers as a write source, read in place.
-struct ModuleSource {
+/// A module's parameters and buffers as a write source, read in place
+/// (tensors on meta are generated as they are written).
+pub(crate) struct ModuleSource {
     slots: Vec<(String, Shared)>,
     ties: BTreeMap<String, String>,
 }
 
 impl ModuleSource {
-    fn new(module: &dyn Module) -> ModuleSource {
+    /// The written tensors in state-dict order, and the ties.
+    pub(crate) fn ordered(&self) -> (TensorList, BTreeMap<String, String>) {
+        (self.tensors(), self.ties.clone())
+    }
+
+    pub(crate) fn new(module: &dyn Module) -> ModuleSource {
         let all: Vec<(String, Shared, Option<String>)> = nn::named_slots(module)
             .into_iter()
             .filter(|(_, slot, _)| slot.shape_of().is_some())
@@ -644,6 +653,23 @@ impl ParsedTensor<'_> {
 }
 
 impl<'a> Parsed<'a> {
+    /// `(name, data bytes)` of every tensor.
+    pub(crate) fn tensor_sizes(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.tensors
+            .iter()
+            .map(|t| (t.name.as_str(), t.bytes.len() as u64))
+    }
+
+    /// The names restored as ties from the metadata.
+    pub(crate) fn alias_names(&self) -> impl Iterator<Item = &str> {
+        self.aliases.iter().map(|(a, _)| a.as_str())
+    }
+
+    /// The metadata entries that are not ties.
+    pub(crate) fn metadata(&self) -> &BTreeMap<String, String> {
+        &self.other
+    }
+
     fn get(&self, name: &str) -> Option<&ParsedTensor<'a>> {
         self.index.get(name).map(|&i| &self.tensors[i])
     }
