@@ -206,6 +206,21 @@ pub fn save_sharded(
     options: &ShardedSave,
     world: &World,
 ) -> Result<crate::io::checkpoint::ShardPlan> {
+    save_sharded_with_progress(module, dir, options, world, &|_| {})
+}
+
+/// [`save_sharded`], calling `progress(bytes)` after each tensor this rank
+/// writes.
+///
+/// # Errors
+/// As [`save_sharded`].
+pub fn save_sharded_with_progress(
+    module: &dyn crate::nn::Module,
+    dir: impl AsRef<std::path::Path>,
+    options: &ShardedSave,
+    world: &World,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<crate::io::checkpoint::ShardPlan> {
     use crate::io::checkpoint::{self, ShardPlan};
     let dir = dir.as_ref();
     std::fs::create_dir_all(dir)?;
@@ -216,7 +231,13 @@ pub fn save_sharded(
             _ => {}
         }
     }
-    checkpoint::write_files(module, dir, &plan, |file| file % world.size == world.rank)?;
+    checkpoint::write_files(
+        module,
+        dir,
+        &plan,
+        |file| file % world.size == world.rank,
+        progress,
+    )?;
     world.barrier();
     if world.rank == 0 {
         if !world.is_mpi() {

@@ -511,6 +511,11 @@ pub enum Error {
         /// What was given.
         approximate: String,
     },
+    /// A module without a forward (a checkpoint plan) was run.
+    NoForward {
+        /// The module's type.
+        module: &'static str,
+    },
     /// A checkpoint directory that is incomplete or inconsistent.
     Checkpoint {
         /// The file concerned.
@@ -837,6 +842,12 @@ impl fmt::Display for Error {
             }
             Error::RngState { reason } => f.write_str(reason),
             Error::Checkpoint { file, reason } => write!(f, "checkpoint file {file}: {reason}"),
+            Error::NoForward { module } => {
+                write!(
+                    f,
+                    "{module} has no forward: it describes a checkpoint to write"
+                )
+            }
             Error::Rank { rank, size } => write!(
                 f,
                 "rank {rank} of world size {size}: expected integers with rank < size"

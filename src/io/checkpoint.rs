@@ -360,12 +360,39 @@ pub fn write_files(
     dir: &Path,
     plan: &ShardPlan,
     select: impl Fn(usize) -> bool,
+    progress: &(dyn Fn(u64) + Sync),
 ) -> Result<()> {
-    let source = ModuleSource::new(module);
+    let source = Progress {
+        inner: ModuleSource::new(module),
+        plan,
+        progress,
+    };
     for file in (0..plan.files.len()).filter(|&f| select(f)) {
         write_file(dir, plan, file, &source, &BTreeMap::new())?;
     }
     Ok(())
+}
+
+/// A write source that reports the bytes of each tensor once written.
+struct Progress<'a> {
+    inner: ModuleSource,
+    plan: &'a ShardPlan,
+    progress: &'a (dyn Fn(u64) + Sync),
+}
+
+impl WriteSource for Progress<'_> {
+    fn tensors(&self) -> Vec<(String, Vec<usize>, bool)> {
+        self.inner.tensors()
+    }
+    fn ties(&self) -> BTreeMap<String, String> {
+        self.inner.ties()
+    }
+    fn with_data(&self, i: usize, f: &mut dyn FnMut(DataRef<'_>) -> Result<()>) -> Result<()> {
+        self.inner.with_data(i, f)?;
+        let t = &self.plan.tensors[i];
+        (self.progress)(t.shape.iter().product::<usize>() as u64 * t.dtype.size() as u64);
+        Ok(())
+    }
 }
 
 /// Waits until every file of `plan` is in `dir`, written for this plan
@@ -424,11 +451,8 @@ pub fn save_sharded(
 ) -> Result<ShardPlan> {
     let dir = dir.as_ref();
     std::fs::create_dir_all(dir)?;
-    let source = ModuleSource::new(module);
     let plan = ShardPlan::for_module(module, float_dtype, max_shard_size);
-    for file in 0..plan.files.len() {
-        write_file(dir, &plan, file, &source, &BTreeMap::new())?;
-    }
+    write_files(module, dir, &plan, |_| true, &|_| {})?;
     write_index(dir, &plan)?;
     Ok(plan)
 }

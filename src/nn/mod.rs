@@ -55,6 +55,7 @@ pub mod meta;
 mod norm;
 mod optim;
 mod parameter;
+pub mod planned;
 mod pool;
 mod sequential;
 mod shape;
