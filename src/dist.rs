@@ -142,7 +142,7 @@ impl World {
     pub fn barrier(&self) {
         #[cfg(feature = "mpi")]
         if let Some(m) = &self.mpi {
-            use mpi::traits::Communicator;
+            use mpi::collective::CommunicatorCollectives;
             m.world.barrier();
         }
     }
