@@ -5,7 +5,7 @@
 //! once and loads non-strictly into a module without names, every name
 //! unexpected; one that does not check does not load either.
 //!
-//! Seeds (`corpus/load_sharded`) are real checkpoints joined the same way.
+//! Seeds (`corpus/load_sharded_index`) are real checkpoints joined the same way.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
