@@ -2,10 +2,11 @@
 //!
 //! # Instruction sets
 //! Each kernel is written once over a small vector trait and compiled for
-//! every instruction set in [`Isa`]: AVX2+FMA (x86-64, detected at run time)
-//! and a portable scalar path that gives **the same bits**. The CPU is checked
-//! once per process; [`Kernels::active`] is what the rest of the crate uses.
-//! Setting the environment variable `NNINIT_ISA=scalar` (or `avx2`) before the
+//! every instruction set in [`Isa`]: AVX-512 (16 lanes) and AVX2+FMA (8
+//! lanes) on x86-64, detected at run time, and a portable scalar path, all
+//! giving **the same bits**. The CPU is checked once per process;
+//! [`Kernels::active`] is what the rest of the crate uses. Setting the
+//! environment variable `NNINIT_ISA=scalar` (or `avx2`, `avx512`) before the
 //! first fill forces a path; [`Kernels::new`] picks one explicitly.
 //!
 //! # Parallelism
@@ -32,6 +33,8 @@ use crate::rng::{BLOCK, Stream};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 pub(crate) mod math;
 mod scalar;
 pub(crate) mod torch;
@@ -62,17 +65,21 @@ pub enum Isa {
     Scalar,
     /// x86-64 AVX2 with FMA.
     Avx2Fma,
+    /// x86-64 AVX-512 (F, BW, DQ and VL, with AVX2 and FMA): 16 lanes.
+    Avx512,
 }
 
 impl Isa {
     /// Every instruction set the kernels are compiled for, best last.
-    pub const ALL: [Isa; 2] = [Isa::Scalar, Isa::Avx2Fma];
+    pub const ALL: [Isa; 3] = [Isa::Scalar, Isa::Avx2Fma, Isa::Avx512];
 
-    /// The name used by `NNINIT_ISA` and in messages: `scalar` or `avx2`.
+    /// The name used by `NNINIT_ISA` and in messages: `scalar`, `avx2` or
+    /// `avx512`.
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
             Isa::Avx2Fma => "avx2",
+            Isa::Avx512 => "avx512",
         }
     }
 
@@ -95,12 +102,14 @@ impl Isa {
 impl FromStr for Isa {
     type Err = String;
 
-    /// Parses `scalar` or `avx2` (ASCII case-insensitive).
+    /// Parses `scalar`, `avx2` or `avx512` (ASCII case-insensitive).
     fn from_str(s: &str) -> Result<Isa, String> {
         Isa::ALL
             .into_iter()
             .find(|i| i.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown instruction set {s:?}, expected scalar or avx2"))
+            .ok_or_else(|| {
+                format!("unknown instruction set {s:?}, expected scalar, avx2 or avx512")
+            })
     }
 }
 
@@ -130,6 +139,8 @@ enum Backend {
     Scalar(Scalar),
     #[cfg(target_arch = "x86_64")]
     Avx2(avx2::Avx2),
+    #[cfg(target_arch = "x86_64")]
+    Avx512(avx512::Avx512),
 }
 
 static ACTIVE: OnceLock<Kernels> = OnceLock::new();
@@ -143,8 +154,12 @@ impl Kernels {
             Isa::Avx2Fma => avx2::Avx2::new()
                 .map(|t| Kernels(Backend::Avx2(t)))
                 .ok_or(Error::IsaUnsupported { isa: isa.name() }),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => avx512::Avx512::new()
+                .map(|t| Kernels(Backend::Avx512(t)))
+                .ok_or(Error::IsaUnsupported { isa: isa.name() }),
             #[cfg(not(target_arch = "x86_64"))]
-            Isa::Avx2Fma => Err(Error::IsaUnsupported { isa: isa.name() }),
+            Isa::Avx2Fma | Isa::Avx512 => Err(Error::IsaUnsupported { isa: isa.name() }),
         }
     }
 
@@ -183,6 +198,8 @@ impl Kernels {
             Backend::Scalar(_) => Isa::Scalar,
             #[cfg(target_arch = "x86_64")]
             Backend::Avx2(_) => Isa::Avx2Fma,
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx512(_) => Isa::Avx512,
         }
     }
 
@@ -199,6 +216,9 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
             Backend::Avx2(t) => unsafe { avx2::constant(t, chunk, value, stores) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: an `Avx512` value exists only on CPUs with its features.
+            Backend::Avx512(t) => unsafe { avx512::constant(t, chunk, value, stores) },
         });
     }
 
@@ -218,6 +238,9 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
             Backend::Avx2(t) => unsafe { avx2::threshold_mask(t, chunk, threshold) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: an `Avx512` value exists only on CPUs with its features.
+            Backend::Avx512(t) => unsafe { avx512::threshold_mask(t, chunk, threshold) },
         });
         Ok(())
     }
@@ -237,6 +260,9 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
             Backend::Avx2(t) => unsafe { avx2::fill(t, sampler, stream, at, chunk, stores) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: an `Avx512` value exists only on CPUs with its features.
+            Backend::Avx512(t) => unsafe { avx512::fill(t, sampler, stream, at, chunk, stores) },
         });
     }
 }
@@ -256,6 +282,9 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
             Backend::Avx2(t) => unsafe { avx2::torch_uniform(t, mt, from, to, out) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: an `Avx512` value exists only on CPUs with its features.
+            Backend::Avx512(t) => unsafe { avx512::torch_uniform(t, mt, from, to, out) },
         }
     }
 
@@ -274,6 +303,9 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
             Backend::Avx2(t) => unsafe { avx2::torch_normal(t, mt, mean, std, out) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: an `Avx512` value exists only on CPUs with its features.
+            Backend::Avx512(t) => unsafe { avx512::torch_normal(t, mt, mean, std, out) },
         }
     }
 
@@ -285,6 +317,9 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
             Backend::Avx2(t) => unsafe { avx2::torch_words(t, mt, out) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: an `Avx512` value exists only on CPUs with its features.
+            Backend::Avx512(t) => unsafe { avx512::torch_words(t, mt, out) },
         }
     }
 }
