@@ -22,6 +22,9 @@
 //! are single-threaded whatever the pool and appear in the 1-thread group
 //! only (PyTorch's own: `scripts/bench_torch.py`).
 //!
+//! `nninit_zeros_fresh` / `nninit_randn_fresh` allocate a new tensor per
+//! iteration (the active kernels), so they include first-touch page faults.
+//!
 //! Run: `cargo bench --bench fill` (then `python3 scripts/bench_table.py
 //! fill`), or a filter such as `-- 1thread`, `-- 'nt_store|uniform'`,
 //! `-- torch`.
@@ -29,7 +32,8 @@
 use std::hint::black_box;
 
 use criterion::{
-    BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime,
+    BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+    measurement::WallTime,
 };
 use nninit::distributions::{Distribution, Normal, TruncatedNormal, Uniform};
 use nninit::init::Init;
@@ -173,6 +177,9 @@ fn group(c: &mut Criterion, threads: usize) {
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(N as u64));
     g.sample_size(20);
+    // Equal iterations per sample: the scalar rows take half a second per
+    // iteration, and linear sampling would run them 210 times.
+    g.sampling_mode(SamplingMode::Flat);
     g.warm_up_time(std::time::Duration::from_millis(500));
     g.measurement_time(std::time::Duration::from_secs(3));
     let pool = pool(threads);
@@ -246,6 +253,18 @@ fn group(c: &mut Criterion, threads: usize) {
             bench(&mut g, &pool, t.as_mut_slice(), &id, &|b| f(k, b));
         }
     }
+    // Fresh tensors: allocation, first touch (page faults, the kernel
+    // zeroing each 2 MiB page) and the fill, then the free; against the
+    // in-place rows above this is what a new parameter costs beyond its
+    // fill. 64 MiB is past glibc's largest mmap threshold, so every
+    // iteration maps new memory.
+    g.bench_function("nninit_zeros_fresh", |b| {
+        b.iter(|| pool.install(|| black_box(Tensor::zeros(&[N]).unwrap())))
+    });
+    g.bench_function("nninit_randn_fresh", |b| {
+        let mut gen_ = Generator::new(3);
+        b.iter(|| pool.install(|| black_box(Tensor::randn(&[N], Some(&mut gen_)).unwrap())))
+    });
     if threads == 1 {
         // The torch-exact generator: PyTorch's serial MT19937 stream.
         let mut torch = Generator::torch(0);

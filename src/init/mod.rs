@@ -102,7 +102,7 @@ pub enum Init {
         /// Standard deviation.
         std: f64,
     },
-    /// `N(mean, std²)` conditioned on `[a, b]` (see [`TruncatedNormal`]).
+    /// `N(mean, std²)` conditioned on `[a, b]` (see [`TruncatedNormal`](crate::distributions::TruncatedNormal)).
     TruncNormal {
         /// Mean of the normal before truncation.
         mean: f64,
@@ -452,7 +452,7 @@ pub fn normal_(
 /// as accurate as the default one, then clamped to `[a, b]` to undo rounding.
 /// Every value lies in `[a, b]`; there is no pile-up at the bounds and no
 /// outlier for a tiny `std` (the PyTorch bugs #145498 and #155588). Method
-/// and measured accuracy: [`TruncatedNormal`].
+/// and measured accuracy: [`TruncatedNormal`](crate::distributions::TruncatedNormal).
 ///
 /// Errors: `std <= 0`, NaN or infinite; a non-finite `mean`; a NaN bound;
 /// `a >= b`; no `f32` in `[a, b]`; a window entirely more than 37 standard

@@ -730,6 +730,17 @@ fn fill_segment<B: Backend, S: Sampler>(
 /// of PyTorch's `w *= (w.abs() >= t)` for every `w`, NaN and ±∞ included.
 #[inline(always)]
 pub(crate) fn threshold_mask<B: Backend>(b: B, data: &mut [f32], threshold: f32) {
+    // A partial vector up to the first vector-aligned element, so that no
+    // full-width load or store straddles two cache lines.
+    let head = data
+        .as_ptr()
+        .align_offset(B::LANES * size_of::<f32>())
+        .min(data.len());
+    let (first, data) = data.split_at_mut(head);
+    if !first.is_empty() {
+        let v = mask_one(b, b.load_partial(first), threshold);
+        b.store_partial(as_uninit(first), v);
+    }
     let mut chunks = data.chunks_exact_mut(B::LANES);
     for c in &mut chunks {
         let v = mask_one(b, b.load(c), threshold);

@@ -144,7 +144,14 @@ impl Simd for Scalar {
     }
     #[inline(always)]
     fn ne(self, a: F, b: F) -> I {
-        std::array::from_fn(|i| mask(a[i] < b[i] || a[i] > b[i]))
+        // Ordered not-equal (`_CMP_NEQ_OQ`): false when either is NaN,
+        // unlike `!=`.
+        std::array::from_fn(|i| {
+            mask(matches!(
+                a[i].partial_cmp(&b[i]),
+                Some(std::cmp::Ordering::Less | std::cmp::Ordering::Greater)
+            ))
+        })
     }
     #[inline(always)]
     fn sign_mask(self, a: I) -> I {
