@@ -62,7 +62,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::vector::{Backend, MAX_LANES, Simd, X2};
+use super::vector::{Backend, CacheAligned, MAX_LANES, Simd, X2};
 use crate::rng::{BLOCK, STEP, Stream};
 
 /// 2⁻²⁴.
@@ -702,10 +702,11 @@ fn fill_segment<B: Backend, S: Sampler>(
     // generator states then need no registers while the transform runs.
     let mut batches = out.chunks_exact_mut(BATCH * group);
     for dst in &mut batches {
-        let mut words = [b.rng_next(&mut rng); BATCH];
-        for w in &mut words[1..] {
+        let mut words = CacheAligned([b.rng_next(&mut rng); BATCH]);
+        for w in &mut words.0[1..] {
             *w = b.rng_next(&mut rng);
         }
+        let words = &words.0;
         for (k, pair) in dst.chunks_exact_mut(2 * group).enumerate() {
             let [v0, v1] = sampler.group2(b, words[2 * k], words[2 * k + 1]);
             let (d0, d1) = pair.split_at_mut(group);

@@ -35,7 +35,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::vector::{Backend, MAX_LANES, Simd, X2};
+use super::vector::{Backend, CacheAligned, MAX_LANES, Simd, X2};
 use crate::rng::mt19937::{self, M, MATRIX_A, Mt19937, N};
 
 /// Words drawn ahead of their transform (a multiple of 32: two normal
@@ -178,7 +178,8 @@ pub(crate) fn uniform_fill<B: Backend>(
     out: &mut [MaybeUninit<f32>],
 ) {
     let range = to - from;
-    let mut buf = [0u32; CHUNK];
+    let mut buf = CacheAligned([0u32; CHUNK]);
+    let buf = &mut buf.0;
     for piece in out.chunks_mut(CHUNK) {
         let w = &mut buf[..piece.len()];
         words(b, mt, w);
@@ -363,7 +364,8 @@ pub(crate) fn normal_fill<B: Backend>(
     let n = out.len();
     let lanes = B::LANES;
     let group = 2 * lanes;
-    let mut buf = [0u32; CHUNK];
+    let mut buf = CacheAligned([0u32; CHUNK]);
+    let buf = &mut buf.0;
     let full = n / 16;
     let mut block = 0;
     while block < full {
