@@ -219,6 +219,17 @@ pub(crate) enum Mode {
     Torch(u64),
 }
 
+/// A Python list of strings: `['0.weight', '0.bias']`.
+fn py_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    let quoted: Vec<String> = items.into_iter().map(|s| format!("'{s}'")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// A name, or Python's `None`.
+fn py_name(name: Option<&str>) -> String {
+    name.map_or_else(|| "None".to_string(), |n| format!("'{n}'"))
+}
+
 /// In torch mode, one `## label` block of PyTorch's cells (`chapter_cells.py`).
 fn show(out: &mut String, mode: Mode, label: &str, value: &dyn std::fmt::Display) {
     if let Mode::Torch(_) = mode {
@@ -406,14 +417,19 @@ pub(crate) fn run_with(out: &mut String, mode: Mode) -> Result<()> {
         .into_iter()
         .map(|(n, _)| n)
         .collect();
-    writeln!(out, "named_parameters: {names:?}").unwrap();
-    let sd = tied.state_dict();
-    let keys: Vec<&str> = sd.keys().collect();
-    writeln!(out, "state_dict keys: {keys:?}").unwrap();
     writeln!(
         out,
-        "state_dict ties: 4.weight -> {:?}",
-        sd.tied_to("4.weight")
+        "named_parameters: {}",
+        py_list(names.iter().map(String::as_str))
+    )
+    .unwrap();
+    let sd = tied.state_dict();
+    let keys: Vec<&str> = sd.keys().collect();
+    writeln!(out, "state_dict keys: {}", py_list(keys.iter().copied())).unwrap();
+    writeln!(
+        out,
+        "state_dict ties: '4.weight' is the storage of {}",
+        py_name(sd.tied_to("4.weight"))
     )
     .unwrap();
     // Backward sums the gradients of both uses into the one parameter.
@@ -425,7 +441,8 @@ pub(crate) fn run_with(out: &mut String, mode: Mode) -> Result<()> {
         .weight
         .grad()
         .map(|g| g.shape().to_vec());
-    writeln!(out, "net[2].weight.grad shape after one backward: {grad:?}").unwrap();
+    let grad = grad.map_or_else(|| "None".to_string(), |s| format!("{s:?}"));
+    writeln!(out, "net[2].weight.grad shape after one backward: {grad}").unwrap();
 
     // 8. Exercises.
     writeln!(out, "\n## 8. Exercises").unwrap();
@@ -438,7 +455,7 @@ pub(crate) fn run_with(out: &mut String, mode: Mode) -> Result<()> {
         writeln!(out, "buffer {name} {:?}", b.data()?.shape()).unwrap();
     }
     let sd = mlp.state_dict();
-    writeln!(out, "state_dict keys: {:?}", sd.keys().collect::<Vec<_>>()).unwrap();
+    writeln!(out, "state_dict keys: {}", py_list(sd.keys())).unwrap();
     let x20 = Tensor::rand(&[2, 20], None)?;
     writeln!(out, "FixedHiddenMLP()(X) = {}", mlp.forward(&x20)?).unwrap();
     writeln!(
@@ -465,10 +482,9 @@ pub(crate) fn run_with(out: &mut String, mode: Mode) -> Result<()> {
     std::fs::remove_file(&path)?;
     let mine = tied.state_dict();
     let exact = back == mine
-        && back.iter().all(|(name, t)| {
-            let bits = |t: &Tensor| t.as_slice().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            bits(&mine[name]) == bits(t)
-        });
+        && back
+            .iter()
+            .all(|(name, t)| mine.get_any(name).is_some_and(|m| m.bit_eq(t)));
     writeln!(
         out,
         "saved the tied network ({bytes} bytes); read back bit-exactly: {exact}"
@@ -476,8 +492,8 @@ pub(crate) fn run_with(out: &mut String, mode: Mode) -> Result<()> {
     .unwrap();
     writeln!(
         out,
-        "4.weight restored as a tie of {:?}",
-        back.tied_to("4.weight")
+        "'4.weight' restored as a tie of {}",
+        py_name(back.tied_to("4.weight"))
     )
     .unwrap();
     Ok(())

@@ -3,7 +3,8 @@
 
 For every benchmark group under target/criterion it lists the median time and
 throughput, and each nninit row's ratio against the same-run baselines named
-in the group (rows whose id starts with "baseline_").
+in the group (rows whose id starts with "baseline_"): a ratio of
+throughputs, or of times (baseline / row) in groups without a throughput.
 
 Usage: python3 scripts/bench_table.py [group-prefix ...]
    e.g. cargo bench --bench fill && python3 scripts/bench_table.py fill
@@ -69,10 +70,12 @@ def main(prefixes):
             ratios = ""
             for b in baselines:
                 b_rate, _ = rate(b)
-                if per_s and b_rate and not r["id"].startswith("baseline_"):
+                if r["id"].startswith("baseline_"):
+                    ratios += " |"
+                elif per_s and b_rate:
                     ratios += f" {per_s / b_rate:.2f}× |"
                 else:
-                    ratios += " |"
+                    ratios += f" {b['median_ns'] / r['median_ns']:.2f}× |"
             print(f"| {r['id']} | {fmt_time(r['median_ns'])} | {shown} |{ratios}")
 
 

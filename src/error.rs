@@ -389,11 +389,160 @@ pub enum Error {
         /// Name of the instruction set.
         isa: &'static str,
     },
+    /// A tensor or buffer of one dtype was used where another is needed.
+    Dtype {
+        /// What was used (`this buffer`, `indices`).
+        what: String,
+        /// The dtype needed.
+        expected: &'static str,
+        /// The dtype found.
+        found: &'static str,
+    },
+    // ---- layers (conv, norm, pool, embedding, dropout) ---------------------
+    /// An input of the wrong number of dimensions for a layer.
+    InputDims {
+        /// PyTorch's wording of what was expected (`3D (unbatched) or 4D
+        /// (batched) input to conv2d`).
+        expected: &'static str,
+        /// The input's shape.
+        shape: Vec<usize>,
+    },
+    /// A convolution's input has the wrong channel count.
+    ConvChannels {
+        /// Groups of the convolution.
+        groups: usize,
+        /// Shape of the weight.
+        weight: Vec<usize>,
+        /// Shape of the input.
+        input: Vec<usize>,
+        /// Channels the weight expects.
+        expected: usize,
+    },
+    /// A (dilated) kernel larger than the padded input.
+    KernelTooLarge {
+        /// Padded input size per channel.
+        padded: Vec<usize>,
+        /// Effective (dilated) kernel size.
+        kernel: Vec<usize>,
+    },
+    /// A bad option of a layer, with PyTorch's message
+    /// (`groups must be a positive integer`,
+    /// `padding='same' is not supported for strided convolutions`, ...).
+    LayerOption {
+        /// The message.
+        message: &'static str,
+    },
+    /// A padding string other than `same` and `valid`.
+    PaddingString {
+        /// What was given.
+        padding: String,
+    },
+    /// A batch normalization's input has the wrong number of dimensions.
+    NormInputDims {
+        /// What the layer takes (`4D`, `2D or 3D`).
+        expected: &'static str,
+        /// The input's dimensions.
+        got: usize,
+    },
+    /// A normalization layer's input has the wrong number of features.
+    NormFeatures {
+        /// Features of the input.
+        got: usize,
+        /// Features of the layer.
+        expected: usize,
+    },
+    /// Training-mode batch statistics from a single value per channel.
+    SingleValuePerChannel {
+        /// The input's shape.
+        shape: Vec<usize>,
+    },
+    /// A `LayerNorm` input whose trailing dimensions are not
+    /// `normalized_shape`.
+    LayerNormShape {
+        /// The layer's `normalized_shape`.
+        normalized: Vec<usize>,
+        /// The input's shape.
+        input: Vec<usize>,
+    },
+    /// An index of an `Embedding` outside `0..num_embeddings`.
+    EmbeddingIndex {
+        /// The index.
+        index: i64,
+        /// Rows of the table.
+        num_embeddings: usize,
+    },
+    /// A `padding_idx` outside `-num_embeddings..num_embeddings`.
+    PaddingIdx {
+        /// The index.
+        padding_idx: i64,
+        /// Rows of the table.
+        num_embeddings: usize,
+    },
+    /// A dropout probability outside `[0, 1]`.
+    DropoutP {
+        /// The probability.
+        p: f64,
+    },
+    /// Pooling padding larger than half the effective kernel.
+    PoolPadding {
+        /// The padding.
+        pad: usize,
+        /// The kernel size.
+        kernel: usize,
+        /// The dilation.
+        dilation: usize,
+    },
+    /// A pooling output with a zero-sized dimension.
+    PoolOutputTooSmall {
+        /// Input size (channels, height, width).
+        input: [usize; 3],
+        /// Output size.
+        output: [usize; 3],
+    },
+    /// A dimension index outside `[-dims, dims - 1]`.
+    DimOutOfRange {
+        /// The dimension given.
+        dim: isize,
+        /// The number of dimensions.
+        dims: usize,
+    },
+    /// A `GELU` approximation other than `none` and `tanh`.
+    GeluApproximate {
+        /// What was given.
+        approximate: String,
+    },
+    /// A module without a forward (a checkpoint plan) was run.
+    NoForward {
+        /// The module's type.
+        module: &'static str,
+    },
+    /// A checkpoint directory that is incomplete or inconsistent.
+    Checkpoint {
+        /// The file concerned.
+        file: String,
+        /// What is wrong, naming the tensor where there is one.
+        reason: String,
+    },
+    /// A rank and world size that do not make sense.
+    Rank {
+        /// The rank as given.
+        rank: String,
+        /// The world size as given.
+        size: String,
+    },
     // ---- torch-exact generator --------------------------------------------
     /// Bytes that are not a valid PyTorch CPU generator state.
     RngState {
         /// What is wrong (PyTorch's wording where it has one).
         reason: String,
+    },
+    /// A module was built on meta from a torch-exact generator, whose
+    /// serial stream cannot be deferred.
+    MetaTorchGenerator,
+    /// A parameter on meta was used before it was materialized.
+    MetaParameter {
+        /// Its name, when known.
+        name: String,
     },
     /// An operation that needs a torch-exact generator was given, or found
     /// as the global generator, a counter-based one.
@@ -692,6 +841,136 @@ impl fmt::Display for Error {
                 write!(f, "the instruction set {isa} is not supported by this CPU")
             }
             Error::RngState { reason } => f.write_str(reason),
+            Error::Checkpoint { file, reason } => write!(f, "checkpoint file {file}: {reason}"),
+            Error::NoForward { module } => {
+                write!(
+                    f,
+                    "{module} has no forward: it describes a checkpoint to write"
+                )
+            }
+            Error::Rank { rank, size } => write!(
+                f,
+                "rank {rank} of world size {size}: expected integers with rank < size"
+            ),
+            Error::InputDims { expected, shape } => {
+                write!(f, "Expected {expected}, but got input of size: {shape:?}")
+            }
+            Error::ConvChannels {
+                groups,
+                weight,
+                input,
+                expected,
+            } => write!(
+                f,
+                "Given groups={groups}, weight of size {weight:?}, expected input{input:?} to have \
+                 {expected} channels, but got {} channels instead",
+                input.get(1).copied().unwrap_or(0)
+            ),
+            Error::KernelTooLarge { padded, kernel } => {
+                let x = |v: &[usize]| {
+                    v.iter()
+                        .map(usize::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" x ")
+                };
+                write!(
+                    f,
+                    "Calculated padded input size per channel: ({}). Kernel size: ({}). Kernel size \
+                     can't be greater than actual input size",
+                    x(padded),
+                    x(kernel)
+                )
+            }
+            Error::LayerOption { message } => f.write_str(message),
+            Error::PaddingString { padding } => write!(
+                f,
+                "Invalid padding string '{padding}', should be one of {{'valid', 'same'}}"
+            ),
+            Error::NormInputDims { expected, got } => {
+                write!(f, "expected {expected} input (got {got}D input)")
+            }
+            Error::NormFeatures { got, expected } => write!(
+                f,
+                "running_mean should contain {got} elements not {expected}"
+            ),
+            Error::SingleValuePerChannel { shape } => write!(
+                f,
+                "Expected more than 1 value per channel when training, got input size {}",
+                torch_size(shape)
+            ),
+            Error::LayerNormShape { normalized, input } => {
+                let star: Vec<String> = std::iter::once("*".to_string())
+                    .chain(normalized.iter().map(usize::to_string))
+                    .collect();
+                write!(
+                    f,
+                    "Given normalized_shape={normalized:?}, expected input with shape [{}], but got \
+                     input of size{input:?}",
+                    star.join(", ")
+                )
+            }
+            Error::EmbeddingIndex {
+                index,
+                num_embeddings,
+            } => write!(
+                f,
+                "index out of range in self (index {index}, num_embeddings {num_embeddings})"
+            ),
+            Error::PaddingIdx {
+                padding_idx,
+                num_embeddings,
+            } => write!(
+                f,
+                "Padding_idx must be within num_embeddings (padding_idx {padding_idx}, \
+                 num_embeddings {num_embeddings})"
+            ),
+            Error::DropoutP { p } => write!(
+                f,
+                "dropout probability has to be between 0 and 1, but got {}",
+                fmt_g(*p)
+            ),
+            Error::PoolPadding {
+                pad,
+                kernel,
+                dilation,
+            } => write!(
+                f,
+                "pad should be at most half of effective kernel size, but got pad={pad}, \
+                 kernel_size={kernel} and dilation={dilation}"
+            ),
+            Error::PoolOutputTooSmall { input, output } => write!(
+                f,
+                "Given input size: ({}x{}x{}). Calculated output size: ({}x{}x{}). Output size is \
+                 too small",
+                input[0], input[1], input[2], output[0], output[1], output[2]
+            ),
+            Error::DimOutOfRange { dim, dims } => {
+                let d = (*dims).max(1) as isize;
+                write!(
+                    f,
+                    "Dimension out of range (expected to be in range of [{}, {}], but got {dim})",
+                    -d,
+                    d - 1
+                )
+            }
+            Error::GeluApproximate { approximate } => write!(
+                f,
+                "approximate argument must be either none or tanh, but got {approximate:?}"
+            ),
+            Error::Dtype {
+                what,
+                expected,
+                found,
+            } => write!(f, "{what} has dtype {found}, expected {expected}"),
+            Error::MetaTorchGenerator => f.write_str(
+                "building on meta needs a counter-based generator: a torch-exact generator's \
+                 stream is serial and cannot be deferred",
+            ),
+            Error::MetaParameter { name } => write!(
+                f,
+                "parameter {name} is on meta: materialize it (nninit::nn::meta::materialize) or \
+                 load a state dict into it first"
+            ),
             Error::NotTorchGenerator { op } => write!(
                 f,
                 "{op} needs a torch-exact generator, but the generator is counter-based \

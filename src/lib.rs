@@ -40,6 +40,7 @@
 //! are errors rather than tensors full of NaN. And how far a generator moves
 //! does not depend on tensor sizes: each fill takes exactly one stream.
 
+pub mod dist;
 pub mod distributions;
 mod error;
 pub mod gemm;
@@ -57,7 +58,7 @@ pub use error::{Error, ModuleNameProblem, Result};
 pub use rng::{
     Generator, GeneratorState, Stream, initial_seed, manual_seed, with_global_generator,
 };
-pub use tensor::Tensor;
+pub use tensor::{AnyTensor, IntTensor, Tensor};
 
 /// The README's Rust example, compiled and run as a doctest.
 #[doc = include_str!("../README.md")]

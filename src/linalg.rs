@@ -19,16 +19,18 @@
 //! 2. The panel's reflectors are gathered as `H_1⋯H_b = I − V T Vᵀ` (`V`
 //!    unit lower trapezoidal, `T` upper triangular `b × b`, built from `VᵀV`).
 //! 3. The trailing columns get `A ← (I − V T Vᵀ)ᵀ A = A − V (Tᵀ (Vᵀ A))`: three
-//!    GEMMs (`matrixmultiply`), which is where nearly all the flops are.
+//!    GEMMs ([`crate::gemm`], parallel), which is where nearly all the flops
+//!    are. With look-ahead: the next panel's columns are updated first, then
+//!    that panel is factored on one core while the rest is updated.
 //!
 //! [`Qr::form_q`] builds the thin `Q` (the first `n` columns of `H_1⋯H_n`) the
 //! same way, applying the blocks to the identity from the last to the first
 //! (LAPACK `orgqr`). `R` is left in the upper triangle of the factored matrix.
 //!
-//! Everything is single-threaded and deterministic: the same input gives the
-//! same bits on every run. (The GEMM kernel `matrixmultiply` picks at run time,
-//! AVX-512, AVX2+FMA, AVX or SSE2, can differ between CPUs, so bits can differ
-//! between machines.)
+//! The result is deterministic and the same on every CPU, instruction set
+//! and thread count: the panel work is scalar Rust with a fixed order, and
+//! every GEMM element is one fixed chain of fused multiply-adds (see
+//! [`crate::gemm`]), whichever core computes it.
 
 use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 
@@ -138,26 +140,35 @@ fn sum_sq_f64<T: Real>(x: &[T]) -> f64 {
 }
 
 /// `dst[j · rows + i] = f(src[i · cols + j])`: the row-major `rows × cols`
-/// `src` transposed into the row-major `cols × rows` `dst`, in square tiles
-/// so that both sides stay in cache.
+/// `src` transposed into the row-major `cols × rows` `dst`, through a local
+/// 64 × 64 tile: both sides are read and written in whole cache lines, and
+/// a tile touches 128 pages for 4096 elements (a 1024-column matrix has one
+/// page per row, so small tiles spend their time on TLB misses).
 ///
 /// # Panics
 /// If either slice is not `rows · cols` long.
-pub(crate) fn transpose<T: Copy, U>(
+pub(crate) fn transpose<T: Copy, U: Copy + Default>(
     src: &[T],
     rows: usize,
     cols: usize,
     dst: &mut [U],
     f: impl Fn(T) -> U,
 ) {
-    const TILE: usize = 32;
+    const TILE: usize = 64;
     assert!(src.len() == rows * cols && dst.len() == rows * cols);
+    let mut tile = [[U::default(); TILE]; TILE];
     for i0 in (0..rows).step_by(TILE) {
+        let ib = TILE.min(rows - i0);
         for j0 in (0..cols).step_by(TILE) {
-            for i in i0..(i0 + TILE).min(rows) {
-                for j in j0..(j0 + TILE).min(cols) {
-                    dst[j * rows + i] = f(src[i * cols + j]);
+            let jb = TILE.min(cols - j0);
+            for i in 0..ib {
+                let row = &src[(i0 + i) * cols + j0..][..jb];
+                for (t, &x) in tile.iter_mut().zip(row) {
+                    t[i] = f(x);
                 }
+            }
+            for (j, t) in tile.iter().enumerate().take(jb) {
+                dst[(j0 + j) * rows + i0..][..ib].copy_from_slice(&t[..ib]);
             }
         }
     }
@@ -178,10 +189,11 @@ pub(crate) struct Qr<T> {
     t: Vec<T>,
 }
 
-/// Copies the reflectors of the panel at column `k` (`b` columns) of the
-/// factored `a` into `v` as an explicit `(m − k) × b` column-major matrix
+/// Copies the reflectors of the panel whose diagonal starts at row `k`
+/// (`b` columns, the first at the start of `cols`, leading dimension `m`)
+/// into `v` as an explicit `(m − k) × b` column-major matrix
 /// (`ld = m − k`): unit diagonal, zeros above it.
-fn explicit_v<T: Real>(a: &[T], m: usize, k: usize, b: usize, v: &mut Vec<T>) {
+fn explicit_v<T: Real>(cols: &[T], m: usize, k: usize, b: usize, v: &mut Vec<T>) {
     let rows = m - k;
     v.clear();
     v.resize(rows * b, T::ZERO);
@@ -189,11 +201,77 @@ fn explicit_v<T: Real>(a: &[T], m: usize, k: usize, b: usize, v: &mut Vec<T>) {
         let j = k + jj;
         let col = &mut v[jj * rows..(jj + 1) * rows];
         col[jj] = T::ONE;
-        col[jj + 1..].copy_from_slice(&a[j * m + j + 1..(j + 1) * m]);
+        col[jj + 1..].copy_from_slice(&cols[jj * m + j + 1..(jj + 1) * m]);
+    }
+}
+
+/// Scratch for one panel factorization.
+#[derive(Default)]
+struct PanelScratch<T> {
+    v: Vec<T>,
+    vtv: Vec<T>,
+}
+
+/// Factors the panel whose diagonal starts at row `k`: its `b` columns are
+/// the first `b` columns of `cols` (leading dimension `m`), already updated
+/// by every earlier panel. Writes the `b` values `τ` and the panel's `T`
+/// factor (`BLOCK × BLOCK`, column-major, into `tp`).
+fn factor_panel<T: Real>(
+    cols: &mut [T],
+    m: usize,
+    k: usize,
+    b: usize,
+    tau: &mut [T],
+    tp: &mut [T],
+    s: &mut PanelScratch<T>,
+) {
+    // 1. Column by column.
+    for jj in 0..b {
+        let j = k + jj;
+        let (before, rest) = cols.split_at_mut((jj + 1) * m);
+        let col = &mut before[jj * m + j..];
+        tau[jj] = reflector(col);
+        if tau[jj] == T::ZERO {
+            continue;
+        }
+        // Apply H_j = I − τ v vᵀ (v = [1, col[1..]]) to the panel's later
+        // columns, rows j..m.
+        for c in 0..b - jj - 1 {
+            let y = &mut rest[c * m + j..(c + 1) * m];
+            let s = tau[jj] * (y[0] + dot(&col[1..], &y[1..]));
+            y[0] -= s;
+            axpy_neg(s, &col[1..], &mut y[1..]);
+        }
+    }
+    // 2. T from VᵀV: T[i,i] = τ_i, T[0..i, i] = −τ_i T[0..i, 0..i] (VᵀV)[0..i, i].
+    explicit_v(cols, m, k, b, &mut s.v);
+    let rows = m - k;
+    let vm = cm(&s.v, rows, b, rows);
+    s.vtv.clear();
+    s.vtv.resize(BLOCK * BLOCK, T::ZERO);
+    mm(T::ONE, vm.t(), vm, T::ZERO, cm_mut(&mut s.vtv, b, b, BLOCK));
+    let vtv = &s.vtv;
+    for i in 0..b {
+        tp[i + i * BLOCK] = tau[i];
+        for p in 0..i {
+            let mut acc = T::ZERO;
+            for q in p..i {
+                acc += tp[p + q * BLOCK] * vtv[q + i * BLOCK];
+            }
+            tp[p + i * BLOCK] = -tau[i] * acc;
+        }
     }
 }
 
 /// Factors `a` (`m × n` column-major, `ld = m`, `m >= n`) in place.
+///
+/// With look-ahead: once panel `p` is factored, its block reflector is
+/// applied to the next panel's columns first; then the next panel is
+/// factored while the block reflector is applied to the remaining columns,
+/// the two in parallel (`rayon::join`). Every column goes through the same
+/// operations as without look-ahead (the GEMM's results do not depend on
+/// how its columns are split), so the bits do not depend on it or on the
+/// thread count.
 ///
 /// # Panics
 /// If `m < n` or `a.len() != m · n` (bugs of the caller).
@@ -205,53 +283,40 @@ pub(crate) fn qr<T: Real>(mut a: Vec<T>, m: usize, n: usize) -> Qr<T> {
     );
     let mut tau = vec![T::ZERO; n];
     let mut t = vec![T::ZERO; n.div_ceil(BLOCK) * BLOCK * BLOCK];
+    if n == 0 {
+        return Qr { m, n, a, tau, t };
+    }
+    let mut panel = PanelScratch::default();
     let mut v = Vec::new();
-    let mut vtv = vec![T::ZERO; BLOCK * BLOCK];
-    let mut w = Vec::new();
-    let mut w2 = Vec::new();
+    let (mut w, mut w2) = (Vec::new(), Vec::new());
+    let b0 = BLOCK.min(n);
+    factor_panel(&mut a, m, 0, b0, &mut tau, &mut t, &mut panel);
     for k in (0..n).step_by(BLOCK) {
         let b = BLOCK.min(n - k);
-        // 1. The panel, column by column.
-        for j in k..k + b {
-            let (before, rest) = a.split_at_mut((j + 1) * m);
-            let col = &mut before[j * m + j..];
-            tau[j] = reflector(col);
-            if tau[j] == T::ZERO {
-                continue;
-            }
-            // Apply H_j = I − τ v vᵀ (v = [1, col[1..]]) to the panel's
-            // later columns, rows j..m.
-            let later = k + b - j - 1;
-            for c in 0..later {
-                let y = &mut rest[c * m + j..(c + 1) * m];
-                let s = tau[j] * (y[0] + dot(&col[1..], &y[1..]));
-                y[0] -= s;
-                axpy_neg(s, &col[1..], &mut y[1..]);
-            }
-        }
-        // 2. T from VᵀV: T[i,i] = τ_i, T[0..i, i] = −τ_i T[0..i, 0..i] (VᵀV)[0..i, i].
-        explicit_v(&a, m, k, b, &mut v);
-        let rows = m - k;
-        let vm = cm(&v, rows, b, rows);
-        mm(T::ONE, vm.t(), vm, T::ZERO, cm_mut(&mut vtv, b, b, BLOCK));
-        let tp = &mut t[(k / BLOCK) * BLOCK * BLOCK..][..BLOCK * BLOCK];
-        for i in 0..b {
-            tp[i + i * BLOCK] = tau[k + i];
-            for p in 0..i {
-                let mut s = T::ZERO;
-                for q in p..i {
-                    s += tp[p + q * BLOCK] * vtv[q + i * BLOCK];
-                }
-                tp[p + i * BLOCK] = -tau[k + i] * s;
-            }
-        }
-        // 3. The trailing columns: A2 ← (I − V T Vᵀ)ᵀ A2 = A2 − V (Tᵀ (Vᵀ A2)).
         let nc = n - k - b;
-        if nc > 0 {
-            let tm = cm(&*tp, b, b, BLOCK);
-            let off = k + (k + b) * m;
-            apply_block_reflector(vm, tm.t(), &mut a[off..], nc, m, &mut w, &mut w2);
+        if nc == 0 {
+            break;
         }
+        // The trailing columns get A2 ← (I − V T Vᵀ)ᵀ A2 = A2 − V (Tᵀ (Vᵀ A2)):
+        // the next panel's first, then the rest beside its factorization.
+        let (left, right) = a.split_at_mut((k + b) * m);
+        explicit_v(&left[k * m..], m, k, b, &mut v);
+        let vm = cm(&v, m - k, b, m - k);
+        let (t_done, t_next) = t.split_at_mut((k / BLOCK + 1) * BLOCK * BLOCK);
+        let tm = cm(&t_done[(k / BLOCK) * BLOCK * BLOCK..], b, b, BLOCK).t();
+        let b2 = BLOCK.min(nc);
+        apply_block_reflector(vm, tm, &mut right[k..], b2, m, &mut w, &mut w2);
+        let (next, rest) = right.split_at_mut(b2 * m);
+        let tau_next = &mut tau[k + b..k + b + b2];
+        let (panel, w, w2) = (&mut panel, &mut w, &mut w2);
+        rayon::join(
+            || factor_panel(next, m, k + b, b2, tau_next, t_next, panel),
+            || {
+                if nc > b2 {
+                    apply_block_reflector(vm, tm, &mut rest[k..], nc - b2, m, w, w2);
+                }
+            },
+        );
     }
     Qr { m, n, a, tau, t }
 }
@@ -348,7 +413,7 @@ impl<T: Real> Qr<T> {
             }
             let rows = m - k;
             let nc = n - k;
-            explicit_v(&self.a, m, k, b, &mut v);
+            explicit_v(&self.a[k * m..], m, k, b, &mut v);
             let vm = cm(&v, rows, b, rows);
             let tm = cm(&self.t[(k / BLOCK) * BLOCK * BLOCK..], b, b, BLOCK);
             // Q2 ← (I − V T Vᵀ) Q2 = Q2 − V (T (Vᵀ Q2)).

@@ -234,9 +234,9 @@ fn section_5_corrupt_safetensors() {
         ),
         (
             "other dtype",
-            "tensor \"a\" has dtype BF16: only F32 is supported",
+            "tensor \"a\" has dtype U8: only F32, BF16, F16 and I64 are supported",
             st_file(
-                r#"{"a":{"dtype":"BF16","shape":[4],"data_offsets":[0,8]}}"#,
+                r#"{"a":{"dtype":"U8","shape":[8],"data_offsets":[0,8]}}"#,
                 &[0; 8],
             ),
         ),
@@ -653,4 +653,144 @@ fn tensors() {
     expect_err("item of many", "invalid for input of size 6", || {
         w(&[2, 3]).item()
     });
+}
+
+/// Layer shape, index and option errors: typed errors with PyTorch's texts.
+#[test]
+fn section_11_layers() {
+    use nninit::IntTensor;
+    use nninit::nn::Module;
+    use nninit::nn::{
+        AdaptiveAvgPool2d, Approximate, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, ConvOptions,
+        Dropout, Embedding, Flatten, LayerNorm, MaxPool2d, Padding, PoolOptions, Softmax,
+    };
+    let o2 = ConvOptions::<2>::default();
+    let msg = |r: nninit::Result<Tensor>| r.unwrap_err().to_string();
+    let mut conv = Conv2d::new(3, 8, [3, 3], o2, None).unwrap();
+    assert_eq!(
+        msg(conv.forward(&Tensor::zeros(&[2, 4, 8, 8]).unwrap())),
+        "Given groups=1, weight of size [8, 3, 3, 3], expected input[2, 4, 8, 8] to have 3 channels, but got 4 channels instead"
+    );
+    assert_eq!(
+        msg(conv.forward(&Tensor::zeros(&[2, 3]).unwrap())),
+        "Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: [2, 3]"
+    );
+    assert_eq!(
+        msg(conv.forward(&Tensor::zeros(&[2, 3, 2, 2]).unwrap())),
+        "Calculated padded input size per channel: (2 x 2). Kernel size: (3 x 3). Kernel size can't be greater than actual input size"
+    );
+    let mut dilated = Conv2d::new(3, 8, [3, 3], o2.dilation([2, 2]), None).unwrap();
+    assert!(
+        msg(dilated.forward(&Tensor::zeros(&[1, 3, 4, 4]).unwrap()))
+            .contains("Kernel size: (5 x 5)")
+    );
+    let err = |r: nninit::Result<Conv2d>| r.unwrap_err().to_string();
+    assert_eq!(
+        err(Conv2d::new(3, 8, [3, 3], o2.groups(2), None)),
+        "in_channels must be divisible by groups"
+    );
+    assert_eq!(
+        err(Conv2d::new(4, 6, [3, 3], o2.groups(4), None)),
+        "out_channels must be divisible by groups"
+    );
+    assert_eq!(
+        err(Conv2d::new(4, 8, [3, 3], o2.groups(0), None)),
+        "groups must be a positive integer"
+    );
+    assert_eq!(
+        err(Conv2d::new(
+            4,
+            8,
+            [3, 3],
+            o2.padding_mode(Padding::Same).stride([2, 2]),
+            None
+        )),
+        "padding='same' is not supported for strided convolutions"
+    );
+    assert_eq!(
+        "full".parse::<Padding<2>>().unwrap_err().to_string(),
+        "Invalid padding string 'full', should be one of {'valid', 'same'}"
+    );
+    let mut c1 = Conv1d::new(3, 8, [3], ConvOptions::default(), None).unwrap();
+    assert_eq!(
+        msg(c1.forward(&Tensor::zeros(&[2, 3, 4, 4]).unwrap())),
+        "Expected 2D (unbatched) or 3D (batched) input to conv1d, but got input of size: [2, 3, 4, 4]"
+    );
+    let mut e = Embedding::new(10, 3, None, None).unwrap();
+    assert!(
+        e.forward_indices(&IntTensor::scalar(10))
+            .unwrap_err()
+            .to_string()
+            .starts_with("index out of range in self")
+    );
+    assert!(e.forward_indices(&IntTensor::scalar(-1)).is_err());
+    assert!(
+        Embedding::new(10, 3, Some(10), None)
+            .unwrap_err()
+            .to_string()
+            .starts_with("Padding_idx must be within num_embeddings")
+    );
+    assert_eq!(
+        msg(e.forward(&Tensor::zeros(&[2]).unwrap())),
+        "the indices of Embedding has dtype float32, expected int64"
+    );
+    for p in [1.5, -0.1, f64::NAN] {
+        assert!(
+            Dropout::new(p)
+                .unwrap_err()
+                .to_string()
+                .starts_with("dropout probability has to be between 0 and 1, but got")
+        );
+    }
+    let mut bn = BatchNorm2d::new(4).unwrap();
+    assert_eq!(
+        msg(bn.forward(&Tensor::zeros(&[2, 4, 3]).unwrap())),
+        "expected 4D input (got 3D input)"
+    );
+    assert_eq!(
+        msg(bn.forward(&Tensor::zeros(&[2, 3, 3, 3]).unwrap())),
+        "running_mean should contain 3 elements not 4"
+    );
+    let mut bn1 = BatchNorm1d::new(4).unwrap();
+    assert_eq!(
+        msg(bn1.forward(&Tensor::zeros(&[2, 4, 3, 3]).unwrap())),
+        "expected 2D or 3D input (got 4D input)"
+    );
+    let mut ln = LayerNorm::new(&[10]).unwrap();
+    assert_eq!(
+        msg(ln.forward(&Tensor::zeros(&[2, 5]).unwrap())),
+        "Given normalized_shape=[10], expected input with shape [*, 10], but got input of size[2, 5]"
+    );
+    assert_eq!(
+        MaxPool2d::new(PoolOptions::new([3, 3]).padding([2, 2]))
+            .unwrap_err()
+            .to_string(),
+        "pad should be at most half of effective kernel size, but got pad=2, kernel_size=3 and dilation=1"
+    );
+    let mut mp = MaxPool2d::new(PoolOptions::new([3, 3])).unwrap();
+    assert_eq!(
+        msg(mp.forward(&Tensor::zeros(&[1, 1, 2, 2]).unwrap())),
+        "Given input size: (1x2x2). Calculated output size: (1x0x0). Output size is too small"
+    );
+    assert!(msg(mp.forward(&Tensor::zeros(&[8, 8]).unwrap())).contains("3D or 4D"));
+    let mut ap = AdaptiveAvgPool2d::square(2);
+    assert!(
+        msg(ap.forward(&Tensor::zeros(&[8, 8]).unwrap()))
+            .contains("3D or 4D tensor for adaptive_avg_pool2d()")
+    );
+    assert_eq!(
+        msg(Softmax::new(Some(2)).forward(&Tensor::zeros(&[2, 3]).unwrap())),
+        "Dimension out of range (expected to be in range of [-2, 1], but got 2)"
+    );
+    assert_eq!(
+        msg(Flatten::with_dims(1, 3).forward(&Tensor::zeros(&[2, 3]).unwrap())),
+        "Dimension out of range (expected to be in range of [-2, 1], but got 3)"
+    );
+    assert!(
+        "fast"
+            .parse::<Approximate>()
+            .unwrap_err()
+            .to_string()
+            .starts_with("approximate argument must be either none or tanh")
+    );
 }

@@ -156,7 +156,7 @@ fn run(case: &str, mut g: Option<&mut Generator>) -> Vec<(String, Tensor)> {
             let mut v: Vec<(String, Tensor)> = net
                 .state_dict()
                 .iter()
-                .map(|(k, t)| (k.to_string(), t.clone()))
+                .map(|(k, t)| (k.to_string(), t.as_f32().unwrap().clone()))
                 .collect();
             v.push(("X".into(), x));
             v.push(("Y".into(), y));

@@ -3,9 +3,15 @@
 //! nninit; it must be deliberate and noted in the changelog.
 
 use nninit::distributions::{Distribution, Normal, TruncatedNormal, Uniform};
+use nninit::gemm;
 use nninit::init;
 use nninit::kernels::{Isa, Kernels};
+use nninit::nn::{Linear, MSELoss, Module, SGD, SgdOptions};
 use nninit::{Generator, Stream, Tensor};
+
+#[path = "../examples/train_tied.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod train_tied;
 
 fn bits_at(
     dist: &dyn Distribution,
@@ -150,32 +156,26 @@ fn init_bits(
     t.as_slice().iter().map(|x| x.to_bits()).collect()
 }
 
-/// Whether `matrixmultiply` runs its AVX-512 GEMM kernel here, the one the
-/// `orthogonal_` pins were taken with.
-#[cfg(target_arch = "x86_64")]
-fn has_avx512() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn has_avx512() -> bool {
-    false
-}
-
-/// Compares pinned `orthogonal_` bits. The QR's GEMMs run on the kernel
-/// `matrixmultiply` picks for the CPU (AVX-512, AVX2+FMA, AVX, SSE2), whose
-/// summation orders differ; the pins were taken with its AVX-512 kernel (an
-/// AMD EPYC). On other CPUs only closeness (1e-5) is checked.
+/// Compares pinned bits exactly. The `orthogonal_` pins hold on every CPU
+/// and instruction set: the QR's GEMMs compute one fixed chain of fused
+/// multiply-adds per element on every kernel (CI runs this file under each
+/// `NNINIT_ISA` the machine has).
 fn check_orthogonal(got: &[u32], want: &[u32], what: &str) {
-    if has_avx512() {
-        let shown: Vec<String> = got.iter().map(|b| format!("{b:#010x}")).collect();
-        assert_eq!(got, want, "{what}: got [{}]", shown.join(", "));
-    } else {
-        for (g, w) in got.iter().zip(want) {
-            let (g, w) = (f32::from_bits(*g), f32::from_bits(*w));
-            assert!((g - w).abs() < 1e-5, "{what}: {g} vs {w}");
-        }
-    }
+    check_bits(got, want, &format!("{what} ({})", Kernels::active().isa()));
+}
+
+fn check_bits(got: &[u32], want: &[u32], what: &str) {
+    let shown: Vec<String> = got.iter().map(|b| format!("{b:#010x}")).collect();
+    assert_eq!(got, want, "{what}: got [{}]", shown.join(", "));
+}
+
+/// FNV-1a over the bits of every value: pins a whole tensor in one number.
+fn fnv(values: &[f32]) -> u64 {
+    values.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
+        v.to_bits().to_le_bytes().iter().fold(h, |h, &b| {
+            (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    })
 }
 
 #[test]
@@ -279,3 +279,144 @@ fn trunc_normal_tail_windows() {
         ],
     );
 }
+
+/// A `Linear` forward, small (the unpacked path) and large enough for the
+/// packed, blocked one (`k` past the `k` block, edge tiles), on every
+/// instruction set this CPU has.
+#[test]
+fn linear_forward() {
+    let mut g = Generator::new(42);
+    let small = Linear::with_options(5, 3, true, Some(&mut g)).unwrap();
+    let x = Tensor::randn(&[2, 5], Some(&mut g)).unwrap();
+    let big = Linear::with_options(600, 70, true, Some(&mut g)).unwrap();
+    let xb = Tensor::randn(&[33, 600], Some(&mut g)).unwrap();
+    let (w, b) = (
+        small.weight.data().unwrap(),
+        small.bias.as_ref().unwrap().data().unwrap(),
+    );
+    let (wb, bb) = (
+        big.weight.data().unwrap(),
+        big.bias.as_ref().unwrap().data().unwrap(),
+    );
+    for isa in Isa::supported() {
+        let k = Kernels::new(isa).unwrap();
+        let y = gemm::linear_with(k, &x, &w, Some(&b)).unwrap();
+        check_bits(
+            &bits(y.as_slice()),
+            &LINEAR_SMALL,
+            &format!("Linear(5, 3) forward ({isa})"),
+        );
+        let y = gemm::linear_with(k, &xb, &wb, Some(&bb)).unwrap();
+        let y = y.as_slice();
+        let ends: Vec<u32> = bits(&y[..4])
+            .into_iter()
+            .chain(bits(&y[y.len() - 4..]))
+            .collect();
+        check_bits(
+            &ends,
+            &LINEAR_BIG_ENDS,
+            &format!("Linear(600, 70) forward ({isa})"),
+        );
+        assert_eq!(
+            fnv(y),
+            LINEAR_BIG_FNV,
+            "Linear(600, 70) forward ({isa}): hash {:#018x}",
+            fnv(y)
+        );
+    }
+}
+
+/// One SGD step (momentum 0.9) of `examples/train_tied.rs`'s tied MLP on
+/// its regression data: the loss, the updated shared layer and a hash of
+/// every parameter after the step. Forward, backward and the update all go
+/// through the active instruction set's GEMM (CI runs each `NNINIT_ISA`).
+#[test]
+fn training_step() {
+    let mut g = Generator::new(2024);
+    let mut net = train_tied::shared_mlp(&mut g).unwrap();
+    let (x, y) = train_tied::regression_data(256, &mut g).unwrap();
+    let mut opt = SGD::with_options(
+        net.parameters(),
+        SgdOptions {
+            lr: 0.05,
+            momentum: 0.9,
+            ..SgdOptions::default()
+        },
+    )
+    .unwrap();
+    let mut loss_fn = MSELoss::new();
+    net.train(true);
+    opt.zero_grad();
+    let pred = net.forward(&x).unwrap();
+    let loss = loss_fn.forward(&pred, &y).unwrap().item().unwrap();
+    net.backward(&loss_fn.backward().unwrap()).unwrap();
+    opt.step().unwrap();
+    let isa = Kernels::active().isa();
+    assert_eq!(
+        loss.to_bits(),
+        TRAIN_LOSS,
+        "loss ({isa}): {loss} = {:#010x}",
+        loss.to_bits()
+    );
+    let mut all = Vec::new();
+    for (name, p) in net.named_parameters() {
+        let d = p.data().unwrap();
+        if name == "2.weight" {
+            check_bits(
+                &bits(&d.as_slice()[..4]),
+                &TRAIN_SHARED_W,
+                &format!("2.weight after one step ({isa})"),
+            );
+        }
+        all.extend_from_slice(d.as_slice());
+    }
+    assert_eq!(
+        fnv(&all),
+        TRAIN_PARAMS_FNV,
+        "parameters after one step ({isa}): hash {:#018x}",
+        fnv(&all)
+    );
+}
+
+/// `orthogonal_` of a size that runs the packed GEMM with several `k`
+/// blocks, the look-ahead and parallel tasks: the same hash on 1, 2 and 3
+/// threads and on every instruction set.
+#[test]
+fn orthogonal_large() {
+    for (shape, want) in [
+        ([300, 257], ORTHO_300X257_FNV),
+        ([130, 520], ORTHO_130X520_FNV),
+    ] {
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut t = Tensor::zeros(&shape).unwrap();
+            pool.install(|| init::orthogonal_(&mut t, 1.0, Some(&mut Generator::new(5))).unwrap());
+            let h = fnv(t.as_slice());
+            let isa = Kernels::active().isa();
+            assert_eq!(
+                h, want,
+                "orthogonal_ {shape:?} on {threads} threads ({isa}): hash {h:#018x}"
+            );
+        }
+    }
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+const LINEAR_SMALL: [u32; 6] = [
+    0xbf059266, 0xbedef542, 0x3f2a7389, 0x3f79ffce, 0xbe96b152, 0x3f44fb96,
+];
+const LINEAR_BIG_ENDS: [u32; 8] = [
+    0xbf5593e4, 0x3da29f9c, 0x3c3cefa2, 0xbf0fa907, 0x3e2fc2ad, 0x3f5537b7, 0x3ef68326, 0xbf171b07,
+];
+const LINEAR_BIG_FNV: u64 = 0x7f99_d512_0725_7a4a;
+const TRAIN_LOSS: u32 = 0x3f4a5721;
+const TRAIN_SHARED_W: [u32; 4] = [0xbd125e13, 0xbe1915db, 0x3e8ba779, 0x3e35a2b8];
+const TRAIN_PARAMS_FNV: u64 = 0x813c_0e15_b40c_d67f;
+const ORTHO_300X257_FNV: u64 = 0xb38a_a4e6_70de_741c;
+const ORTHO_130X520_FNV: u64 = 0x26f3_d170_654f_8b48;

@@ -1,16 +1,30 @@
-//! Arbitrary names and shapes loaded into a fixed model (the chapter's tied
-//! network), strict or not: either an error, with the model unchanged, or a
-//! model whose state dict holds exactly the loaded values.
+//! Arbitrary names, shapes and dtypes loaded into a fixed model (the
+//! chapter's tied network, then a convolution and a BatchNorm with its int64
+//! `num_batches_tracked`), strict or not: either an error, with the model
+//! unchanged, or a model whose state dict holds exactly the loaded values.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use nninit::nn::{Linear, Module, ReLU, Sequential, StateDict};
-use nninit::{Generator, Tensor};
+use nninit::nn::{BatchNorm2d, Conv2d, ConvOptions, Linear, Module, ReLU, Sequential, StateDict};
+use nninit::{Generator, IntTensor, Tensor};
 
-const NAMES: [&str; 10] = [
-    "0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias", "6.weight", "6.bias",
-    "1.weight", "",
+const NAMES: [&str; 15] = [
+    "0.weight",
+    "0.bias",
+    "2.weight",
+    "2.bias",
+    "4.weight",
+    "4.bias",
+    "6.weight",
+    "6.bias",
+    "1.weight",
+    "",
+    "7.weight",
+    "8.weight",
+    "8.running_mean",
+    "8.running_var",
+    "8.num_batches_tracked",
 ];
 
 #[derive(Debug, Arbitrary)]
@@ -20,6 +34,7 @@ struct Entry {
     free: String,
     shape: Vec<u8>,
     fill: f32,
+    int: bool,
 }
 
 #[derive(Debug, Arbitrary)]
@@ -39,6 +54,17 @@ fn model() -> Sequential {
         .with(shared)
         .with(ReLU::new())
         .with(Linear::with_options(8, 1, true, Some(&mut g)).unwrap())
+        .with(
+            Conv2d::new(
+                1,
+                2,
+                [1, 1],
+                ConvOptions::default().bias(false),
+                Some(&mut g),
+            )
+            .unwrap(),
+        )
+        .with(BatchNorm2d::new(2).unwrap())
 }
 
 fuzz_target!(|input: Input| {
@@ -54,10 +80,18 @@ fuzz_target!(|input: Input| {
             .take(4)
             .map(|&d| usize::from(d % 12))
             .collect();
-        let Ok(t) = Tensor::full(&shape, e.fill) else {
-            return;
-        };
-        sd.insert(name, t);
+        if e.int {
+            let Ok(mut t) = IntTensor::zeros(&shape) else {
+                return;
+            };
+            t.as_mut_slice().fill(e.fill as i64);
+            sd.insert(name, t);
+        } else {
+            let Ok(t) = Tensor::full(&shape, e.fill) else {
+                return;
+            };
+            sd.insert(name, t);
+        }
     }
     let net = model();
     let before = net.state_dict();
@@ -70,8 +104,8 @@ fuzz_target!(|input: Input| {
             let after = net.state_dict();
             let root = |n: &str| after.tied_to(n).unwrap_or(n).to_string();
             let bits = |t: &Tensor| t.as_slice().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            for (name, t) in after.iter() {
-                if sd.get(name).is_none() {
+            for (name, t) in after.iter().filter_map(|(n, t)| Some((n, t.as_f32()?))) {
+                if sd.get_any(name).is_none() {
                     assert!(report.missing_keys.iter().any(|k| k == name));
                 }
                 // The value is what the state dict gave for some name of
@@ -86,7 +120,7 @@ fuzz_target!(|input: Input| {
                 }
             }
             for k in &report.unexpected_keys {
-                assert!(after.get(k).is_none());
+                assert!(after.get_any(k).is_none());
             }
         }
     }

@@ -51,6 +51,18 @@ use plan::Plan;
 pub trait InitTarget {
     /// Runs `f` on the tensor to initialize (holding whatever lock it needs).
     fn with_tensor<R>(self, f: impl FnOnce(&mut Tensor) -> Result<R>) -> Result<R>;
+
+    /// For a parameter or buffer on meta ([`crate::nn::meta`]): `f` gets
+    /// its shape and returns the initialization that replaces its deferred
+    /// one (an init applied on meta is deferred too). `None` for a target
+    /// with data, which [`with_tensor`](Self::with_tensor) then fills.
+    fn replace_deferred(
+        &self,
+        f: &mut dyn FnMut(&[usize]) -> Result<Deferred>,
+    ) -> Option<Result<()>> {
+        let _ = f;
+        None
+    }
 }
 
 impl InitTarget for &mut Tensor {
@@ -228,6 +240,12 @@ impl Init {
         target: impl InitTarget,
         generator: Option<&mut Generator>,
     ) -> Result<()> {
+        let mut generator = generator;
+        if let Some(done) =
+            target.replace_deferred(&mut |shape| self.defer(shape, generator.take()))
+        {
+            return done;
+        }
         target.with_tensor(|t| {
             with_source(generator, |source| match source {
                 Source::Counter(counter) => {
@@ -398,6 +416,133 @@ impl Init {
         }
         self.plan(full_shape)?.fill(kernels, stream, offset, out);
         Ok(())
+    }
+}
+
+/// An initialization decided but not yet performed: what a parameter built
+/// on "meta" holds (see [`crate::nn::meta`]). The stream was taken when it
+/// was made, at the same point of the generator's sequence as an eager
+/// [`Init::tensor`] would have, so [`Deferred::fill`] gives the same values
+/// bit for bit, in any order and for any part.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deferred {
+    init: Init,
+    shape: Vec<usize>,
+    stream: Stream,
+    /// A row to zero afterwards (an `Embedding`'s `padding_idx`).
+    zero_row: Option<usize>,
+}
+
+impl Deferred {
+    /// The tensor's shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The initializer.
+    pub fn init(&self) -> &Init {
+        &self.init
+    }
+
+    /// The stream it draws from.
+    pub fn stream(&self) -> Stream {
+        self.stream
+    }
+
+    /// With row `row` zeroed after the init (`Embedding`'s padding row).
+    pub(crate) fn with_zero_row(mut self, row: Option<usize>) -> Deferred {
+        self.zero_row = row;
+        self
+    }
+
+    /// Writes elements `[offset, offset + out.len())` (row-major) of the
+    /// tensor. An initializer that needs the whole tensor (orthogonal,
+    /// sparse, eye, dirac) must be asked for all of it at once.
+    ///
+    /// # Errors
+    /// [`Error::ShardOutOfRange`], or [`Error::NotShardable`] for a part of a
+    /// whole-tensor initializer.
+    pub fn fill(&self, offset: u64, out: &mut [f32]) -> Result<()> {
+        let numel = numel_of(&self.shape)?;
+        if offset
+            .checked_add(out.len() as u64)
+            .is_none_or(|e| e > numel as u64)
+        {
+            return Err(Error::ShardOutOfRange {
+                offset,
+                len: out.len(),
+                numel,
+            });
+        }
+        if numel == 0 {
+            return Ok(());
+        }
+        let whole = offset == 0 && out.len() == numel;
+        match self.init.whole_tensor_name() {
+            Some(init) if !whole => return Err(Error::NotShardable { init }),
+            _ => self
+                .init
+                .plan(&self.shape)?
+                .fill(Kernels::active(), self.stream, offset, out),
+        }
+        if let Some(row) = self.zero_row {
+            let width: usize = self.shape[1..].iter().product();
+            let (lo, hi) = ((row * width) as u64, ((row + 1) * width) as u64);
+            let end = offset + out.len() as u64;
+            for i in lo.max(offset)..hi.min(end) {
+                out[(i - offset) as usize] = 0.0;
+            }
+        }
+        Ok(())
+    }
+
+    /// The whole tensor.
+    ///
+    /// # Errors
+    /// [`Error::ShapeOverflow`] or [`Error::OutOfMemory`].
+    pub fn tensor(&self) -> Result<Tensor> {
+        let mut t = Tensor::zeros(&self.shape)?;
+        self.fill(0, t.as_mut_slice())?;
+        Ok(t)
+    }
+}
+
+impl Init {
+    /// The initialization [`Init::tensor`] would do for `shape`, deferred:
+    /// the parameters and the shape are checked and the stream taken now
+    /// (one per random initializer, as `tensor` takes it), nothing is
+    /// allocated.
+    ///
+    /// ```
+    /// use nninit::init::{FanMode, Init, Nonlinearity};
+    /// use nninit::Generator;
+    ///
+    /// let init = Init::KaimingUniform { a: 0.0, mode: FanMode::FanIn, nonlinearity: Nonlinearity::Relu };
+    /// let eager = init.tensor(&[64, 32], Some(&mut Generator::new(3))).unwrap();
+    /// let later = init.defer(&[64, 32], Some(&mut Generator::new(3))).unwrap();
+    /// assert_eq!(later.tensor().unwrap(), eager);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Init::tensor`], and [`Error::NotTorchGenerator`]'s counterpart
+    /// [`Error::MetaTorchGenerator`] for a torch-exact generator (its serial
+    /// stream cannot be deferred).
+    pub fn defer(&self, shape: &[usize], generator: Option<&mut Generator>) -> Result<Deferred> {
+        with_source(generator, |source| match source {
+            Source::Counter(counter) => {
+                self.check_parameters()?;
+                if numel_of(shape)? > 0 {
+                    self.plan(shape)?;
+                }
+                Ok(Deferred {
+                    init: self.clone(),
+                    shape: shape.to_vec(),
+                    stream: self.take_stream(counter),
+                    zero_row: None,
+                })
+            }
+            Source::Torch(_) => Err(Error::MetaTorchGenerator),
+        })
     }
 }
 
@@ -663,12 +808,11 @@ pub fn dirac_(tensor: impl InitTarget, groups: usize) -> Result<()> {
 /// back if needed, and multiplied by `gain`. So `WᵀW = gain²·I` (tall or
 /// square) or `WWᵀ = gain²·I` (wide), to within about `1e-6·gain²`.
 ///
-/// The values are a pure function of the generator state and the shape, on
-/// any number of threads (the QR runs on the calling thread). Unlike the
-/// elementwise fills they go through `matrixmultiply`'s GEMM, whose kernel
-/// (AVX-512, AVX2+FMA, AVX or SSE2) is chosen for the CPU at run time and
-/// not by `NNINIT_ISA`, so two machines with different instruction sets may
-/// differ in the last bits.
+/// The values are a pure function of the generator state and the shape:
+/// the QR's products go through [`crate::gemm`], parallel, with one
+/// summation order, so the bits are the same on every instruction set and
+/// thread count. With a torch-exact generator the draws are PyTorch's (its
+/// QR is LAPACK's, so the result matches PyTorch's to about 1e-6).
 ///
 /// Errors: `gain` NaN, infinite or beyond `f32` ([`Error::Gain`]); fewer
 /// than 2 dimensions (`Only tensors with 2 or more dimensions are

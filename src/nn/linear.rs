@@ -4,7 +4,6 @@ use super::{Module, Parameter, check_grad_shape};
 use crate::Generator;
 use crate::error::{Error, Result};
 use crate::gemm::{self, MatMut, MatRef};
-use crate::init::{FanMode, Init, Nonlinearity};
 use crate::tensor::Tensor;
 
 /// A fully connected layer, PyTorch's `nn.Linear`: `y = x·Wᵀ + b` with
@@ -79,8 +78,8 @@ impl Linear {
     ) -> Result<Linear> {
         let (weight, bias) = default_parameters(in_features, out_features, bias, generator)?;
         Ok(Linear {
-            weight: Parameter::new(weight),
-            bias: bias.map(Parameter::new),
+            weight,
+            bias,
             out_features,
             training: false,
             inputs: Vec::new(),
@@ -119,7 +118,7 @@ impl Linear {
 
     /// Whether this is a lazy layer that has not seen an input yet.
     pub fn is_lazy(&self) -> bool {
-        !self.weight.is_initialized()
+        self.weight.shape().is_none()
     }
 
     /// Creates and initializes the parameters of a lazy layer for
@@ -154,43 +153,23 @@ impl Linear {
             self.bias.is_some(),
             generator,
         )?;
-        self.weight.set_data(weight);
+        self.weight.adopt(weight);
         if let (Some(p), Some(b)) = (&self.bias, bias) {
-            p.set_data(b);
+            p.adopt(b);
         }
         Ok(())
     }
 }
 
-/// PyTorch's `reset_parameters` for `Linear`, allocating and drawing in one
-/// pass: weight then bias, one stream each.
+/// PyTorch's `reset_parameters` for `Linear` (the same as a convolution's),
+/// allocating and drawing in one pass: weight then bias.
 fn default_parameters(
     in_features: usize,
     out_features: usize,
     bias: bool,
-    mut generator: Option<&mut Generator>,
-) -> Result<(Tensor, Option<Tensor>)> {
-    let weight = Init::KaimingUniform {
-        a: 5f64.sqrt(),
-        mode: FanMode::FanIn,
-        nonlinearity: Nonlinearity::LeakyRelu,
-    }
-    .tensor(&[out_features, in_features], generator.as_deref_mut())?;
-    let bias = if bias {
-        // PyTorch: `bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0`, then
-        // `uniform_(-bound, bound)`: for fan_in 0 the integer 0 twice, so
-        // the bias is +0.0 (not −0.0).
-        let (a, b) = if in_features > 0 {
-            let bound = 1.0 / (in_features as f64).sqrt();
-            (-bound, bound)
-        } else {
-            (0.0, 0.0)
-        };
-        Some(Init::Uniform { a, b }.tensor(&[out_features], generator)?)
-    } else {
-        None
-    };
-    Ok((weight, bias))
+    generator: Option<&mut Generator>,
+) -> Result<(Parameter, Option<Parameter>)> {
+    super::conv::default_parameters(&[out_features, in_features], bias, generator)
 }
 
 impl Module for Linear {

@@ -31,22 +31,48 @@ use std::fmt;
 use std::ops::{Index, IndexMut};
 
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
+use crate::tensor::{AnyTensor, Tensor};
+
+/// Implements `Display` (PyTorch's module printing) for module types.
+macro_rules! display_as_module {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&$crate::nn::repr(self))
+            }
+        }
+    )*};
+}
+pub(crate) use display_as_module;
 
 mod activation;
+mod conv;
+mod dropout;
+mod embedding;
 mod linear;
 mod loss;
+pub mod meta;
+mod norm;
 mod optim;
 mod parameter;
+pub mod planned;
+mod pool;
 mod sequential;
+mod shape;
 
-pub use activation::ReLU;
+pub use activation::{Approximate, GELU, LeakyReLU, ReLU, SiLU, Sigmoid, Softmax, Tanh};
+pub use conv::{Conv, Conv1d, Conv2d, ConvOptions, Padding};
+pub use dropout::Dropout;
+pub use embedding::Embedding;
 pub use linear::Linear;
 pub use loss::MSELoss;
+pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, BatchNormOptions, LayerNorm};
 pub use optim::{SGD, SgdOptions};
-pub(crate) use parameter::check_grad_shape;
 pub use parameter::{Buffer, DataMut, DataRef, Parameter};
+pub(crate) use parameter::{Shared, ValueMut, ValueRef, check_grad_shape};
+pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, PoolOptions};
 pub use sequential::Sequential;
+pub use shape::{Flatten, Identity};
 
 /// Access to a module as `dyn Module` and as `dyn Any`; implemented for
 /// every [`Module`] automatically.
@@ -251,24 +277,28 @@ pub trait Module: AsModule + Send + Sync + 'static {
     /// module (parameters, then buffers, then children).
     fn state_dict(&self) -> StateDict {
         let mut sd = StateDict::new();
-        let mut first_name: HashMap<usize, String> = HashMap::new();
-        walk(self.as_module(), "", &mut |prefix, m| {
-            let params = m.own_parameters().into_iter().map(|(n, p)| (n, p.slot()));
-            let buffers = m.own_buffers().into_iter().map(|(n, b)| (n, b.slot()));
-            for (name, slot) in params.chain(buffers) {
-                // An uninitialized parameter has no data to save; PyTorch
-                // saves an `UninitializedParameter` object, which we cannot
-                // represent as a tensor, so it is left out.
-                let Some(t) = slot.snapshot() else { continue };
-                let full = format!("{prefix}{name}");
-                let tie = first_name.get(&slot.identity()).cloned();
-                if tie.is_none() {
-                    first_name.insert(slot.identity(), full.clone());
-                }
-                sd.push_entry(full, t, tie);
+        for (name, slot, tie) in named_slots(self.as_module()) {
+            // An uninitialized parameter has no data to save; PyTorch saves
+            // an `UninitializedParameter` object, which we cannot represent
+            // as a tensor, so it is left out.
+            if let Some(t) = slot.snapshot() {
+                sd.push_entry(name, t, tie);
             }
-        });
+        }
         sd
+    }
+
+    /// Every name `state_dict` lists, with its shape and dtype name, whether
+    /// the data is materialized or on meta (see [`meta`]); an uninitialized
+    /// lazy parameter is left out, as in `state_dict`.
+    fn state_dict_shapes(&self) -> Vec<(String, Vec<usize>, &'static str)> {
+        named_slots(self.as_module())
+            .into_iter()
+            .filter_map(|(name, slot, _)| {
+                let shape = slot.shape_of()?;
+                Some((name, shape, if slot.is_int() { "int64" } else { "float32" }))
+            })
+            .collect()
     }
 
     /// Copies the tensors of `state_dict` into this module's parameters and
@@ -287,61 +317,7 @@ pub trait Module: AsModule + Send + Sync + 'static {
     ///     Missing key(s) in state_dict: "2.weight", "2.bias".
     /// ```
     fn load_state_dict(&self, state_dict: &StateDict, strict: bool) -> Result<LoadReport> {
-        let mut targets = Vec::new();
-        walk(self.as_module(), "", &mut |prefix, m| {
-            let params = m
-                .own_parameters()
-                .into_iter()
-                .map(|(n, p)| (n, p.slot().clone()));
-            let buffers = m
-                .own_buffers()
-                .into_iter()
-                .map(|(n, b)| (n, b.slot().clone()));
-            for (name, slot) in params.chain(buffers) {
-                targets.push((format!("{prefix}{name}"), slot));
-            }
-        });
-        let mut missing = Vec::new();
-        let mut size_mismatch = Vec::new();
-        let mut copies = Vec::new();
-        let known: HashSet<&str> = targets.iter().map(|(n, _)| n.as_str()).collect();
-        for (name, slot) in &targets {
-            match state_dict.get(name) {
-                None => missing.push(name.clone()),
-                Some(src) => match slot.shape_of() {
-                    Some(shape) if shape != src.shape() => {
-                        size_mismatch.push((name.clone(), src.shape().to_vec(), shape));
-                    }
-                    _ => copies.push((slot, src)),
-                },
-            }
-        }
-        let unexpected: Vec<String> = state_dict
-            .keys()
-            .filter(|k| !known.contains(k))
-            .map(str::to_string)
-            .collect();
-        if !size_mismatch.is_empty() || (strict && (!missing.is_empty() || !unexpected.is_empty()))
-        {
-            let (missing, unexpected) = if strict {
-                (missing, unexpected)
-            } else {
-                (Vec::new(), Vec::new())
-            };
-            return Err(Error::LoadStateDict {
-                module: self.type_name().to_string(),
-                missing,
-                unexpected,
-                size_mismatch,
-            });
-        }
-        for (slot, src) in copies {
-            slot.load(src);
-        }
-        Ok(LoadReport {
-            missing_keys: missing,
-            unexpected_keys: unexpected,
-        })
+        load_from(self.as_module(), state_dict, strict)
     }
 
     /// Calls `f` on every module of the tree: children first, then the
@@ -364,6 +340,103 @@ pub trait Module: AsModule + Send + Sync + 'static {
             p.clear_grad();
         }
     }
+}
+
+/// Every parameter and buffer slot of the tree under every name it has
+/// (parameters, then buffers, then children, recursively), each with the
+/// first name of its storage if it is an alias (a tied parameter's later
+/// name), without copying any data. Uninitialized slots are included.
+pub(crate) fn named_slots(root: &dyn Module) -> Vec<(String, Shared, Option<String>)> {
+    let mut out = Vec::new();
+    let mut first_name: HashMap<usize, String> = HashMap::new();
+    walk(root, "", &mut |prefix, m| {
+        let params = m.own_parameters().into_iter().map(|(n, p)| (n, p.slot()));
+        let buffers = m.own_buffers().into_iter().map(|(n, b)| (n, b.slot()));
+        for (name, slot) in params.chain(buffers) {
+            let full = format!("{prefix}{name}");
+            let tie = first_name.get(&slot.identity()).cloned();
+            if tie.is_none() && slot.shape_of().is_some() {
+                first_name.insert(slot.identity(), full.clone());
+            }
+            out.push((full, slot.clone(), tie));
+        }
+    });
+    out
+}
+
+/// Where [`load_from`] takes tensors from: a [`StateDict`], or a file read
+/// in place (`io::safetensors::load_module`).
+pub(crate) trait LoadSource {
+    /// Every name the source has.
+    fn names(&self) -> Vec<&str>;
+    /// The shape of `name`, if present.
+    fn shape_of(&self, name: &str) -> Option<&[usize]>;
+    /// Copies `name` (present, with a shape that suits `slot`) into `slot`.
+    fn load_into(&self, name: &str, slot: &Shared) -> Result<()>;
+}
+
+impl LoadSource for StateDict {
+    fn names(&self) -> Vec<&str> {
+        self.keys().collect()
+    }
+    fn shape_of(&self, name: &str) -> Option<&[usize]> {
+        self.get_any(name).map(AnyTensor::shape)
+    }
+    fn load_into(&self, name: &str, slot: &Shared) -> Result<()> {
+        slot.load(self.get_any(name).expect("checked by load_from"));
+        Ok(())
+    }
+}
+
+/// [`Module::load_state_dict`] from any source: every key and shape is
+/// checked before anything is copied.
+pub(crate) fn load_from(
+    module: &dyn Module,
+    source: &dyn LoadSource,
+    strict: bool,
+) -> Result<LoadReport> {
+    let targets = named_slots(module);
+    let mut missing = Vec::new();
+    let mut size_mismatch = Vec::new();
+    let mut copies = Vec::new();
+    let known: HashSet<&str> = targets.iter().map(|(n, _, _)| n.as_str()).collect();
+    for (name, slot, _) in &targets {
+        match source.shape_of(name) {
+            None => missing.push(name.clone()),
+            Some(src) => match slot.shape_of() {
+                Some(shape) if shape != src => {
+                    size_mismatch.push((name.clone(), src.to_vec(), shape));
+                }
+                _ => copies.push((name.as_str(), slot)),
+            },
+        }
+    }
+    let unexpected: Vec<String> = source
+        .names()
+        .into_iter()
+        .filter(|k| !known.contains(k))
+        .map(str::to_string)
+        .collect();
+    if !size_mismatch.is_empty() || (strict && (!missing.is_empty() || !unexpected.is_empty())) {
+        let (missing, unexpected) = if strict {
+            (missing, unexpected)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        return Err(Error::LoadStateDict {
+            module: module.type_name().to_string(),
+            missing,
+            unexpected,
+            size_mismatch,
+        });
+    }
+    for (name, slot) in copies {
+        source.load_into(name, slot)?;
+    }
+    Ok(LoadReport {
+        missing_keys: missing,
+        unexpected_keys: unexpected,
+    })
 }
 
 /// Every handle `own` lists in the tree, with its dotted name, each
@@ -559,16 +632,6 @@ impl fmt::Debug for dyn Module {
     }
 }
 
-/// Implements `Display` (PyTorch's module printing) for module types.
-macro_rules! display_as_module {
-    ($($t:ty),*) => {$(
-        impl std::fmt::Display for $t {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(&$crate::nn::repr(self))
-            }
-        }
-    )*};
-}
 display_as_module!(Linear, ReLU, Sequential);
 
 /// What a non-strict [`Module::load_state_dict`] did not match (PyTorch's
@@ -585,6 +648,10 @@ pub struct LoadReport {
 ///
 /// Made by [`Module::state_dict`] (copies of the data, so later training
 /// does not change it), or built by hand with [`insert`](StateDict::insert).
+/// Entries are [`AnyTensor`]s: `float32` for parameters and most buffers,
+/// `int64` for integer buffers (BatchNorm's `num_batches_tracked`);
+/// [`get`](StateDict::get) and indexing give the `float32` ones as
+/// [`Tensor`]s, [`get_any`](StateDict::get_any) any entry.
 /// It remembers which names were the same storage in the module (a tied
 /// parameter is present under each of its names): see
 /// [`tied_to`](StateDict::tied_to). Prints like PyTorch's `OrderedDict`.
@@ -593,7 +660,7 @@ pub struct LoadReport {
 /// does not keep the order).
 #[derive(Debug, Clone, Default)]
 pub struct StateDict {
-    entries: Vec<(String, Tensor)>,
+    entries: Vec<(String, AnyTensor)>,
     /// For an entry that is an alias: the index of the first name of its
     /// storage.
     ties: Vec<Option<usize>>,
@@ -606,7 +673,7 @@ impl StateDict {
         StateDict::default()
     }
 
-    fn push_entry(&mut self, name: String, t: Tensor, tie: Option<String>) {
+    fn push_entry(&mut self, name: String, t: AnyTensor, tie: Option<String>) {
         let tie = tie.and_then(|n| self.index.get(&n).copied());
         self.index.insert(name.clone(), self.entries.len());
         self.entries.push((name, t));
@@ -614,9 +681,14 @@ impl StateDict {
     }
 
     /// Inserts or replaces `name` (an untied entry, appended at the end if
-    /// new). Returns the previous tensor.
-    pub fn insert(&mut self, name: impl Into<String>, tensor: Tensor) -> Option<Tensor> {
-        let name = name.into();
+    /// new), a [`Tensor`] or an [`IntTensor`](crate::IntTensor). Returns the
+    /// previous entry.
+    pub fn insert(
+        &mut self,
+        name: impl Into<String>,
+        tensor: impl Into<AnyTensor>,
+    ) -> Option<AnyTensor> {
+        let (name, tensor) = (name.into(), tensor.into());
         match self.index.get(&name) {
             Some(&i) => {
                 self.ties[i] = None;
@@ -642,8 +714,13 @@ impl StateDict {
         }
     }
 
-    /// The tensor named `name`.
+    /// The `float32` tensor named `name` (`None` if absent or `int64`).
     pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.get_any(name).and_then(AnyTensor::as_f32)
+    }
+
+    /// The entry named `name`, of either dtype.
+    pub fn get_any(&self, name: &str) -> Option<&AnyTensor> {
         self.index.get(name).map(|&i| &self.entries[i].1)
     }
 
@@ -665,7 +742,7 @@ impl StateDict {
     }
 
     /// `(name, tensor)` pairs, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &AnyTensor)> {
         self.entries.iter().map(|(n, t)| (n.as_str(), t))
     }
 
@@ -702,21 +779,26 @@ impl PartialEq for StateDict {
             return false;
         }
         let (mine, theirs) = (self.group_keys(), other.group_keys());
-        self.iter()
-            .all(|(name, t)| other.get(name) == Some(t) && theirs.get(name) == Some(&mine[name]))
+        self.iter().all(|(name, t)| {
+            other.get_any(name) == Some(t) && theirs.get(name) == Some(&mine[name])
+        })
     }
 }
 
-/// `state_dict["2.bias"]`.
+/// `state_dict["2.bias"]`: a `float32` entry.
 ///
 /// # Panics
-/// If the name is absent, like `HashMap`'s index; use
-/// [`get`](StateDict::get) for an `Option`.
+/// If the name is absent, like `HashMap`'s index, or names an `int64` entry;
+/// use [`get`](StateDict::get) or [`get_any`](StateDict::get_any) for an
+/// `Option`.
 impl Index<&str> for StateDict {
     type Output = Tensor;
     fn index(&self, name: &str) -> &Tensor {
-        match self.get(name) {
-            Some(t) => t,
+        match self.get_any(name) {
+            Some(AnyTensor::F32(t)) => t,
+            Some(AnyTensor::I64(_)) => {
+                panic!("state dict entry {name:?} is int64; use get_any")
+            }
             None => panic!("no key {name:?} in the state dict"),
         }
     }

@@ -5,15 +5,19 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::{Error, Result};
-use crate::init::InitTarget;
-use crate::tensor::Tensor;
+use crate::init::{Deferred, InitTarget};
+use crate::tensor::{AnyTensor, IntTensor, Tensor};
 
 /// What a handle points at: the data (absent until a lazy module infers its
-/// shape) and, for parameters, the gradient.
+/// shape) and, for parameters, the gradient; an integer buffer holds `ints`
+/// instead of `data`.
 #[derive(Debug, Default)]
 struct Slot {
     data: Option<Tensor>,
     grad: Option<Tensor>,
+    ints: Option<IntTensor>,
+    /// On meta: the shape and the initialization to do when materialized.
+    meta: Option<Deferred>,
 }
 
 /// A shared, lockable slot; the identity of a [`Parameter`] or [`Buffer`].
@@ -22,7 +26,10 @@ pub(crate) struct Shared(Arc<RwLock<Slot>>);
 
 impl Shared {
     fn new(data: Option<Tensor>) -> Shared {
-        Shared(Arc::new(RwLock::new(Slot { data, grad: None })))
+        Shared(Arc::new(RwLock::new(Slot {
+            data,
+            ..Slot::default()
+        })))
     }
 
     // A lock is poisoned only when a thread panicked while holding it; the
@@ -37,22 +44,51 @@ impl Shared {
 
     fn data(&self) -> Result<DataRef<'_>> {
         let guard = self.read();
-        if guard.data.is_none() {
-            return Err(Error::UninitializedParameter);
-        }
+        check_float(&guard)?;
         Ok(DataRef(guard))
     }
 
     fn data_mut(&self) -> Result<DataMut<'_>> {
         let guard = self.write();
-        if guard.data.is_none() {
-            return Err(Error::UninitializedParameter);
-        }
+        check_float(&guard)?;
         Ok(DataMut(guard))
     }
 
     fn id(&self) -> usize {
         Arc::as_ptr(&self.0) as usize
+    }
+}
+
+/// A slot's data, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ValueRef<'a> {
+    F32(&'a Tensor),
+    I64(&'a IntTensor),
+}
+
+/// A slot's data, mutably.
+#[derive(Debug)]
+pub(crate) enum ValueMut<'a> {
+    F32(&'a mut [f32]),
+    I64(&'a mut [i64]),
+}
+
+/// Whether `slot` holds `float32` data: an integer buffer is an
+/// [`Error::Dtype`], an empty slot an [`Error::UninitializedParameter`].
+fn check_float(slot: &Slot) -> Result<()> {
+    if slot.meta.is_some() {
+        return Err(Error::MetaParameter {
+            name: String::new(),
+        });
+    }
+    match (&slot.data, &slot.ints) {
+        (Some(_), _) => Ok(()),
+        (None, Some(_)) => Err(Error::Dtype {
+            what: "this buffer".to_string(),
+            expected: "float32",
+            found: "int64",
+        }),
+        (None, None) => Err(Error::UninitializedParameter),
     }
 }
 
@@ -136,6 +172,20 @@ impl Parameter {
         Parameter(Shared::new(None))
     }
 
+    /// A parameter on meta: its shape and initialization are known, nothing
+    /// is allocated until [`meta::materialize`](super::meta::materialize) (or
+    /// a state dict is loaded into it).
+    pub fn meta(deferred: Deferred) -> Parameter {
+        let shared = Shared::new(None);
+        shared.write().meta = Some(deferred);
+        Parameter(shared)
+    }
+
+    /// Whether the parameter is on meta (not materialized).
+    pub fn is_meta(&self) -> bool {
+        self.0.read().meta.is_some()
+    }
+
     /// Whether the parameter has data (false only for a lazy module's
     /// parameters before its first forward).
     pub fn is_initialized(&self) -> bool {
@@ -158,16 +208,31 @@ impl Parameter {
         self.0.data_mut()
     }
 
-    /// The shape, or `None` while uninitialized.
+    /// The shape (also on meta), or `None` while uninitialized.
     pub fn shape(&self) -> Option<Vec<usize>> {
-        self.0.read().data.as_ref().map(|t| t.shape().to_vec())
+        self.0.shape_of()
     }
 
     /// Replaces the data (and drops the gradient), initializing the
-    /// parameter if it was not.
+    /// parameter if it was not (or materializing it with `data` if it was
+    /// on meta).
     pub fn set_data(&self, data: Tensor) {
         let mut slot = self.0.write();
         slot.data = Some(data);
+        slot.grad = None;
+        slot.meta = None;
+    }
+
+    /// Takes over `other`'s data or deferred init (keeping this handle's
+    /// identity, so its aliases see it) and drops the gradient.
+    pub(crate) fn adopt(&self, other: Parameter) {
+        let (data, meta) = {
+            let mut o = other.0.write();
+            (o.data.take(), o.meta.take())
+        };
+        let mut slot = self.0.write();
+        slot.data = data;
+        slot.meta = meta;
         slot.grad = None;
     }
 
@@ -223,7 +288,7 @@ impl Parameter {
         f: impl FnOnce(&mut Option<Tensor>) -> Result<()>,
     ) -> Result<()> {
         let mut slot = self.0.write();
-        let Slot { data, grad } = &mut *slot;
+        let Slot { data, grad, .. } = &mut *slot;
         let Some(data) = data else {
             return Err(Error::UninitializedParameter);
         };
@@ -240,7 +305,7 @@ impl Parameter {
         f: impl FnOnce(&mut Tensor, Option<&Tensor>) -> R,
     ) -> Result<R> {
         let mut slot = self.0.write();
-        let Slot { data, grad } = &mut *slot;
+        let Slot { data, grad, .. } = &mut *slot;
         let data = data.as_mut().ok_or(Error::UninitializedParameter)?;
         Ok(f(data, grad.as_ref()))
     }
@@ -280,13 +345,21 @@ impl fmt::Display for Parameter {
     /// module's first forward.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let slot = self.0.read();
-        match &slot.data {
-            Some(t) => write!(
+        match (&slot.data, &slot.meta) {
+            (Some(t), _) => write!(
                 f,
                 "Parameter containing:\n{}",
                 crate::tensor::repr_with(t, f.precision(), &["requires_grad=True"])
             ),
-            None => f.write_str("<UninitializedParameter>"),
+            (None, Some(m)) => {
+                let dims: Vec<String> = m.shape().iter().map(usize::to_string).collect();
+                write!(
+                    f,
+                    "Parameter containing:\ntensor(..., device='meta', size=({}), requires_grad=True)",
+                    dims.join(", ") + if dims.len() == 1 { "," } else { "" }
+                )
+            }
+            (None, None) => f.write_str("<UninitializedParameter>"),
         }
     }
 }
@@ -295,11 +368,25 @@ impl InitTarget for &Parameter {
     fn with_tensor<R>(self, f: impl FnOnce(&mut Tensor) -> Result<R>) -> Result<R> {
         f(&mut *self.data_mut()?)
     }
+
+    fn replace_deferred(
+        &self,
+        f: &mut dyn FnMut(&[usize]) -> Result<Deferred>,
+    ) -> Option<Result<()>> {
+        self.0.replace_deferred(f)
+    }
 }
 
 impl InitTarget for &mut Parameter {
     fn with_tensor<R>(self, f: impl FnOnce(&mut Tensor) -> Result<R>) -> Result<R> {
         f(&mut *self.data_mut()?)
+    }
+
+    fn replace_deferred(
+        &self,
+        f: &mut dyn FnMut(&[usize]) -> Result<Deferred>,
+    ) -> Option<Result<()>> {
+        self.0.replace_deferred(f)
     }
 }
 
@@ -307,6 +394,18 @@ impl InitTarget for &mut Parameter {
 /// `state_dict`, not in `named_parameters`, never stepped by an optimizer.
 ///
 /// A shared handle like [`Parameter`] (clones alias), without a gradient.
+/// It holds a `float32` [`Tensor`] or, like BatchNorm's
+/// `num_batches_tracked`, an `int64` [`IntTensor`] ([`Buffer::new_i64`]).
+///
+/// ```
+/// use nninit::IntTensor;
+/// use nninit::nn::Buffer;
+///
+/// let count = Buffer::new_i64(IntTensor::scalar(0));
+/// count.update_i64(|t| t.as_mut_slice()[0] += 1).unwrap();
+/// assert_eq!(count.to_string(), "tensor(1)");
+/// assert_eq!(count.data().unwrap_err().to_string(), "this buffer has dtype int64, expected float32");
+/// ```
 #[derive(Clone, Debug)]
 pub struct Buffer(Shared);
 
@@ -316,11 +415,56 @@ impl Buffer {
         Buffer(Shared::new(Some(data)))
     }
 
-    /// Read access to the data.
+    /// A `float32` buffer on meta (see [`Parameter::meta`]).
+    pub fn meta(deferred: Deferred) -> Buffer {
+        let shared = Shared::new(None);
+        shared.write().meta = Some(deferred);
+        Buffer(shared)
+    }
+
+    /// An integer buffer holding `data`.
+    pub fn new_i64(data: IntTensor) -> Buffer {
+        let shared = Shared::new(None);
+        shared.write().ints = Some(data);
+        Buffer(shared)
+    }
+
+    /// A copy of the value, of either dtype (materialized first if on
+    /// meta).
+    ///
+    /// # Panics
+    /// If the deferred initialization cannot allocate the tensor.
+    pub fn value(&self) -> AnyTensor {
+        if let Some(m) = self.0.read().meta.clone() {
+            return AnyTensor::F32(m.tensor().expect("a buffer's deferred init allocates"));
+        }
+        self.0
+            .snapshot()
+            .expect("a buffer is made with data of one dtype")
+    }
+
+    /// Runs `f` on an integer buffer's data.
     ///
     /// # Errors
-    /// Never for a buffer made by [`Buffer::new`]; the `Result` matches
-    /// [`Parameter::data`].
+    /// [`Error::Dtype`] for a `float32` buffer.
+    pub fn update_i64<R>(&self, f: impl FnOnce(&mut IntTensor) -> R) -> Result<R> {
+        let mut slot = self.0.write();
+        match &mut slot.ints {
+            Some(t) => Ok(f(t)),
+            None => Err(Error::Dtype {
+                what: "this buffer".to_string(),
+                expected: "int64",
+                found: "float32",
+            }),
+        }
+    }
+
+    /// Read access to the data of a `float32` buffer.
+    ///
+    /// # Errors
+    /// [`Error::Dtype`] for an integer buffer (use [`value`](Self::value) or
+    /// [`update_i64`](Self::update_i64)); never for a buffer made by
+    /// [`Buffer::new`].
     pub fn data(&self) -> Result<DataRef<'_>> {
         self.0.data()
     }
@@ -346,8 +490,8 @@ impl Buffer {
 
 impl fmt::Display for Buffer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0.read().data {
-            Some(t) => fmt::Display::fmt(t, f),
+        match self.0.snapshot() {
+            Some(t) => fmt::Display::fmt(&t, f),
             None => f.write_str("<UninitializedBuffer>"),
         }
     }
@@ -356,6 +500,13 @@ impl fmt::Display for Buffer {
 impl InitTarget for &Buffer {
     fn with_tensor<R>(self, f: impl FnOnce(&mut Tensor) -> Result<R>) -> Result<R> {
         f(&mut *self.data_mut()?)
+    }
+
+    fn replace_deferred(
+        &self,
+        f: &mut dyn FnMut(&[usize]) -> Result<Deferred>,
+    ) -> Option<Result<()>> {
+        self.0.replace_deferred(f)
     }
 }
 
@@ -377,18 +528,115 @@ impl Shared {
         self.id()
     }
 
-    pub(crate) fn snapshot(&self) -> Option<Tensor> {
-        self.read().data.clone()
+    pub(crate) fn snapshot(&self) -> Option<AnyTensor> {
+        let slot = self.read();
+        match (&slot.data, &slot.ints) {
+            (Some(t), _) => Some(AnyTensor::F32(t.clone())),
+            (None, Some(t)) => Some(AnyTensor::I64(t.clone())),
+            (None, None) => None,
+        }
     }
 
     pub(crate) fn shape_of(&self) -> Option<Vec<usize>> {
-        self.read().data.as_ref().map(|t| t.shape().to_vec())
+        let slot = self.read();
+        match (&slot.data, &slot.ints, &slot.meta) {
+            (Some(t), _, _) => Some(t.shape().to_vec()),
+            (None, Some(t), _) => Some(t.shape().to_vec()),
+            (None, None, Some(m)) => Some(m.shape().to_vec()),
+            (None, None, None) => None,
+        }
     }
 
-    /// Copies `src` in when the shapes agree, else (an uninitialized slot, or
-    /// a caller that checked) replaces the data with a copy of `src`.
-    pub(crate) fn load(&self, src: &Tensor) {
+    /// Replaces a slot's deferred init by `f(shape)`; `None` if the slot is
+    /// not on meta.
+    pub(crate) fn replace_deferred(
+        &self,
+        f: &mut dyn FnMut(&[usize]) -> Result<Deferred>,
+    ) -> Option<Result<()>> {
         let mut slot = self.write();
+        let shape = slot.meta.as_ref()?.shape().to_vec();
+        Some(f(&shape).map(|d| slot.meta = Some(d)))
+    }
+
+    /// The deferred initialization of a slot on meta.
+    pub(crate) fn deferred(&self) -> Option<Deferred> {
+        self.read().meta.clone()
+    }
+
+    /// Materializes a slot on meta (allocates and initializes it); a no-op
+    /// for any other slot.
+    pub(crate) fn materialize(&self) -> Result<()> {
+        let Some(m) = self.deferred() else {
+            return Ok(());
+        };
+        let t = m.tensor()?;
+        let mut slot = self.write();
+        slot.data = Some(t);
+        slot.meta = None;
+        Ok(())
+    }
+
+    /// Runs `f` on the slot's data (either dtype) under its read lock;
+    /// `None` for an uninitialized slot.
+    pub(crate) fn with_value<R>(&self, f: impl FnOnce(ValueRef<'_>) -> R) -> Option<R> {
+        let slot = self.read();
+        match (&slot.data, &slot.ints) {
+            (Some(t), _) => Some(f(ValueRef::F32(t))),
+            (None, Some(t)) => Some(f(ValueRef::I64(t))),
+            (None, None) => None,
+        }
+    }
+
+    /// Whether the slot holds integers.
+    pub(crate) fn is_int(&self) -> bool {
+        self.read().ints.is_some()
+    }
+
+    /// Replaces the data by `shape` values that `fill` writes (into the
+    /// existing storage when the shape is the same): `fill` gets the slot's
+    /// own dtype.
+    pub(crate) fn load_with(&self, shape: &[usize], fill: impl FnOnce(ValueMut<'_>)) -> Result<()> {
+        let mut slot = self.write();
+        if let Some(ints) = &mut slot.ints {
+            if ints.shape() != shape {
+                *ints = IntTensor::zeros(shape)?;
+            }
+            fill(ValueMut::I64(ints.as_mut_slice()));
+            return Ok(());
+        }
+        slot.meta = None;
+        if slot.data.as_ref().is_none_or(|d| d.shape() != shape) {
+            slot.data = Some(Tensor::zeros(shape)?);
+        }
+        let data = slot.data.as_mut().expect("just made");
+        fill(ValueMut::F32(data.as_mut_slice()));
+        Ok(())
+    }
+
+    /// Copies `src` in, converting its dtype to the slot's as PyTorch's
+    /// `copy_` does (`int64` to `float32` rounds, `float32` to `int64`
+    /// truncates toward zero), when the shapes agree; else (an uninitialized
+    /// slot, or a caller that checked) replaces the data with a copy.
+    pub(crate) fn load(&self, src: &AnyTensor) {
+        let mut slot = self.write();
+        slot.meta = None;
+        if let Some(ints) = &mut slot.ints {
+            let values: Vec<i64> = match src {
+                AnyTensor::I64(t) => t.as_slice().to_vec(),
+                AnyTensor::F32(t) => t.as_slice().iter().map(|&v| v as i64).collect(),
+            };
+            *ints = IntTensor::from_vec(values, src.shape()).expect("same element count");
+            return;
+        }
+        let converted;
+        let src = match src {
+            AnyTensor::F32(t) => t,
+            AnyTensor::I64(t) => {
+                let values: Vec<f32> = t.as_slice().iter().map(|&v| v as f32).collect();
+                converted = Tensor::from_vec(values, t.shape()).expect("same element count");
+                &converted
+            }
+        };
         match &mut slot.data {
             Some(d) if d.shape() == src.shape() => d.as_mut_slice().copy_from_slice(src.as_slice()),
             d => *d = Some(src.clone()),

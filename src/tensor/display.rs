@@ -114,7 +114,7 @@ impl Formatter {
 }
 
 /// The row-major sub-array of `data` at index `i` along the first of `shape`.
-fn sub<'a>(data: &'a [f32], shape: &[usize], i: usize) -> &'a [f32] {
+fn sub<'a, T>(data: &'a [T], shape: &[usize], i: usize) -> &'a [T] {
     let inner: usize = shape[1..].iter().product();
     &data[i * inner..(i + 1) * inner]
 }
@@ -133,7 +133,7 @@ fn shown(size: usize, summarize: bool) -> Vec<Option<usize>> {
 }
 
 /// `get_summarized_data`, flattened: the values that will be printed.
-fn summarized_values(data: &[f32], shape: &[usize], summarize: bool, out: &mut Vec<f32>) {
+fn summarized_values<T: Copy>(data: &[T], shape: &[usize], summarize: bool, out: &mut Vec<T>) {
     match shape {
         [] => out.push(data[0]),
         [_] => out.extend(
@@ -150,18 +150,47 @@ fn summarized_values(data: &[f32], shape: &[usize], summarize: bool, out: &mut V
     }
 }
 
-fn tensor_str(
-    data: &[f32],
+/// How the elements of one tensor are printed: a common width and a format.
+trait ElementFormat<T> {
+    /// The width every element is padded to.
+    fn width(&self) -> usize;
+    /// One element, padded.
+    fn format(&self, v: T) -> String;
+}
+
+impl ElementFormat<f32> for Formatter {
+    fn width(&self) -> usize {
+        self.max_width
+    }
+    fn format(&self, v: f32) -> String {
+        Formatter::format(self, v)
+    }
+}
+
+/// Integers, right-aligned to the widest printed one.
+struct IntFormat(usize);
+
+impl ElementFormat<i64> for IntFormat {
+    fn width(&self) -> usize {
+        self.0
+    }
+    fn format(&self, v: i64) -> String {
+        format!("{v:>width$}", width = self.0)
+    }
+}
+
+fn tensor_str<T: Copy>(
+    data: &[T],
     shape: &[usize],
     indent: usize,
     summarize: bool,
-    fmt: &Formatter,
+    fmt: &dyn ElementFormat<T>,
     out: &mut String,
 ) {
     match shape {
         [] => out.push_str(&fmt.format(data[0])),
         [n] => {
-            let element_length = fmt.max_width + 2;
+            let element_length = fmt.width() + 2;
             let per_line = (LINE_WIDTH.saturating_sub(indent) / element_length).max(1);
             let items: Vec<String> = shown(*n, summarize)
                 .into_iter()
@@ -253,6 +282,33 @@ pub(crate) fn repr(
         summarized_values(data, shape, summarize, &mut values);
         let fmt = Formatter::new(values.iter().copied(), precision);
         tensor_str(data, shape, indent, summarize, &fmt, &mut s);
+    }
+    add_suffixes(s, &suffixes, indent)
+}
+
+/// `repr` of an integer (`int64`) tensor: `tensor(0)`, `tensor([ 1, 22])`.
+pub(crate) fn repr_i64(data: &[i64], shape: &[usize]) -> String {
+    const PREFIX: &str = "tensor(";
+    let indent = PREFIX.len();
+    let mut suffixes = Vec::new();
+    let mut s = String::from(PREFIX);
+    if data.is_empty() {
+        let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+        if shape.len() != 1 {
+            suffixes.push(format!("size=({})", dims.join(", ")));
+        }
+        suffixes.push("dtype=torch.int64".to_string());
+        s.push_str("[]");
+    } else {
+        let summarize = data.len() > THRESHOLD;
+        let mut values = Vec::new();
+        summarized_values(data, shape, summarize, &mut values);
+        let width = values
+            .iter()
+            .map(|v| v.to_string().len())
+            .max()
+            .unwrap_or(1);
+        tensor_str(data, shape, indent, summarize, &IntFormat(width), &mut s);
     }
     add_suffixes(s, &suffixes, indent)
 }

@@ -9,7 +9,10 @@ use crate::kernels::{Kernels, par_chunks};
 use crate::rng::{Source, with_source};
 
 mod display;
+mod int;
 mod storage;
+
+pub use int::{AnyTensor, IntTensor};
 
 use storage::AlignedBuf;
 
@@ -343,6 +346,19 @@ impl Tensor {
     /// Multiplies every element by `value` (`t *= value`).
     pub fn mul_scalar_(&mut self, value: f32) {
         self.map_inplace(|x| x * value);
+    }
+
+    /// Adds `other` element-wise (`t += other`, a residual connection);
+    /// the shapes must be equal.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] naming both shapes.
+    pub fn add_(&mut self, other: &Tensor) -> Result<()> {
+        self.check_same_shape("add_", other)?;
+        for (x, y) in self.as_mut_slice().iter_mut().zip(other.as_slice()) {
+            *x += y;
+        }
+        Ok(())
     }
 
     /// Multiplies element-wise by `other` (a mask of zeros and ones, say),

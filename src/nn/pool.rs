@@ -1,0 +1,614 @@
+//! Pooling: [`MaxPool2d`], [`AvgPool2d`], [`AdaptiveAvgPool2d`], on
+//! `[N, C, H, W]` or unbatched `[C, H, W]` inputs.
+
+use super::{Module, check_grad_shape};
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// The options of a max or average pooling, with PyTorch's defaults
+/// (`stride = kernel_size`, `padding = 0`, `dilation = 1` (max only),
+/// `ceil_mode = False`, `count_include_pad = True` (average only)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolOptions {
+    /// Window size.
+    pub kernel_size: [usize; 2],
+    /// Step (PyTorch's default: the kernel size).
+    pub stride: [usize; 2],
+    /// Implicit padding on both sides (`-inf` for max, zeros for average).
+    pub padding: [usize; 2],
+    /// Spacing of the window's taps (max pooling only).
+    pub dilation: [usize; 2],
+    /// Round the output size up instead of down.
+    pub ceil_mode: bool,
+    /// Whether padded zeros count in an average's divisor.
+    pub count_include_pad: bool,
+}
+
+impl PoolOptions {
+    /// A `kernel_size` window with the defaults.
+    pub fn new(kernel_size: [usize; 2]) -> PoolOptions {
+        PoolOptions {
+            kernel_size,
+            stride: kernel_size,
+            padding: [0, 0],
+            dilation: [1, 1],
+            ceil_mode: false,
+            count_include_pad: true,
+        }
+    }
+
+    /// With `stride`.
+    pub fn stride(mut self, stride: [usize; 2]) -> Self {
+        self.stride = stride;
+        self
+    }
+
+    /// With `padding`.
+    pub fn padding(mut self, padding: [usize; 2]) -> Self {
+        self.padding = padding;
+        self
+    }
+
+    /// With `dilation`.
+    pub fn dilation(mut self, dilation: [usize; 2]) -> Self {
+        self.dilation = dilation;
+        self
+    }
+
+    /// With `ceil_mode`.
+    pub fn ceil_mode(mut self, ceil_mode: bool) -> Self {
+        self.ceil_mode = ceil_mode;
+        self
+    }
+
+    /// With `count_include_pad`.
+    pub fn count_include_pad(mut self, count: bool) -> Self {
+        self.count_include_pad = count;
+        self
+    }
+
+    fn check(&self) -> Result<()> {
+        let option = |message| Err(Error::LayerOption { message });
+        if self.kernel_size.contains(&0) {
+            return option("kernel_size must be greater than zero");
+        }
+        if self.stride.contains(&0) {
+            return option("stride should not be zero");
+        }
+        if self.dilation.contains(&0) {
+            return option("dilation should be greater than zero");
+        }
+        for d in 0..2 {
+            let effective = self.dilation[d] * (self.kernel_size[d] - 1) + 1;
+            if 2 * self.padding[d] > effective {
+                return Err(Error::PoolPadding {
+                    pad: self.padding[d],
+                    kernel: self.kernel_size[d],
+                    dilation: self.dilation[d],
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// PyTorch's `pooling_output_shape`.
+    fn output_size(&self, size: usize, d: usize) -> usize {
+        let (k, s, p, dil) = (
+            self.kernel_size[d],
+            self.stride[d],
+            self.padding[d],
+            self.dilation[d],
+        );
+        let span = (size + 2 * p) as isize - (dil * (k - 1)) as isize - 1;
+        if span < 0 {
+            return 0;
+        }
+        let span = span as usize;
+        let mut out = if self.ceil_mode {
+            span.div_ceil(s) + 1
+        } else {
+            span / s + 1
+        };
+        // The last window must start inside the input or its left padding.
+        if self.ceil_mode && (out - 1) * s >= size + p {
+            out -= 1;
+        }
+        out
+    }
+}
+
+/// `(N, C, H, W)` of a pooling input, or the error naming its shape.
+fn layout(shape: &[usize], what: &'static str) -> Result<(usize, usize, usize, usize, bool)> {
+    match *shape {
+        [n, c, h, w] if h > 0 && w > 0 => Ok((n, c, h, w, true)),
+        [c, h, w] if h > 0 && w > 0 => Ok((1, c, h, w, false)),
+        _ => Err(Error::InputDims {
+            expected: what,
+            shape: shape.to_vec(),
+        }),
+    }
+}
+
+/// The output shape for a pooling input `[n, c, ...]` of `oh × ow`.
+fn out_shape(batched: bool, n: usize, c: usize, oh: usize, ow: usize) -> Vec<usize> {
+    if batched {
+        vec![n, c, oh, ow]
+    } else {
+        vec![c, oh, ow]
+    }
+}
+
+/// The output size of `o` for a pooling of `opts` on `h × w`, or the
+/// "too small" error.
+fn pooled_size(o: &PoolOptions, c: usize, h: usize, w: usize) -> Result<(usize, usize)> {
+    let (oh, ow) = (o.output_size(h, 0), o.output_size(w, 1));
+    if oh == 0 || ow == 0 {
+        return Err(Error::PoolOutputTooSmall {
+            input: [c, h, w],
+            output: [c, oh, ow],
+        });
+    }
+    Ok((oh, ow))
+}
+
+fn tuple_or_int(v: [usize; 2]) -> String {
+    if v[0] == v[1] {
+        v[0].to_string()
+    } else {
+        format!("({}, {})", v[0], v[1])
+    }
+}
+
+/// Max pooling: PyTorch's `nn.MaxPool2d(kernel_size, stride=None,
+/// padding=0, dilation=1, ceil_mode=False)`. Padding is `-inf`; a NaN in a
+/// window is its maximum, as in PyTorch. Backward sends each output's
+/// gradient to its window's (first) maximum.
+///
+/// ```
+/// use nninit::nn::{MaxPool2d, Module, PoolOptions};
+/// use nninit::Tensor;
+///
+/// let mut pool = MaxPool2d::new(PoolOptions::new([3, 3]).stride([2, 2]).padding([1, 1])).unwrap();
+/// assert_eq!(pool.to_string(), "MaxPool2d(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=False)");
+/// assert_eq!(pool.forward(&Tensor::zeros(&[1, 64, 112, 112]).unwrap()).unwrap().shape(), &[1, 64, 56, 56]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct MaxPool2d {
+    options: PoolOptions,
+    training: bool,
+    /// Per training forward: the input shape and each output's argmax.
+    records: Vec<(Vec<usize>, Vec<usize>)>,
+}
+
+impl MaxPool2d {
+    /// A max pooling with `options`.
+    ///
+    /// # Errors
+    /// A zero kernel size, stride or dilation, or padding beyond half the
+    /// effective kernel (PyTorch's messages).
+    pub fn new(options: PoolOptions) -> Result<MaxPool2d> {
+        options.check()?;
+        Ok(MaxPool2d {
+            options,
+            training: false,
+            records: Vec::new(),
+        })
+    }
+}
+
+impl Module for MaxPool2d {
+    fn type_name(&self) -> &'static str {
+        "MaxPool2d"
+    }
+
+    fn extra_repr(&self) -> String {
+        let o = &self.options;
+        format!(
+            "kernel_size={}, stride={}, padding={}, dilation={}, ceil_mode={}",
+            tuple_or_int(o.kernel_size),
+            tuple_or_int(o.stride),
+            tuple_or_int(o.padding),
+            tuple_or_int(o.dilation),
+            if o.ceil_mode { "True" } else { "False" }
+        )
+    }
+
+    fn forward(&mut self, input: &Tensor) -> Result<Tensor> {
+        let (n, c, h, w, batched) = layout(
+            input.shape(),
+            "non-empty 3D or 4D (batch mode) tensor for max_pool2d",
+        )?;
+        let o = self.options;
+        let (oh, ow) = pooled_size(&o, c, h, w)?;
+        let x = input.as_slice();
+        let mut out = vec![0.0f32; n * c * oh * ow];
+        let mut arg = vec![0usize; out.len()];
+        for plane in 0..n * c {
+            let src = &x[plane * h * w..(plane + 1) * h * w];
+            for i in 0..oh {
+                for j in 0..ow {
+                    // PyTorch: start at the window's first tap with -inf,
+                    // take `v > best || isnan(v)`.
+                    let (mut best, mut at) = (f32::NEG_INFINITY, None);
+                    for ki in 0..o.kernel_size[0] {
+                        let y =
+                            (i * o.stride[0] + ki * o.dilation[0]) as isize - o.padding[0] as isize;
+                        if y < 0 || y >= h as isize {
+                            continue;
+                        }
+                        for kj in 0..o.kernel_size[1] {
+                            let xx = (j * o.stride[1] + kj * o.dilation[1]) as isize
+                                - o.padding[1] as isize;
+                            if xx < 0 || xx >= w as isize {
+                                continue;
+                            }
+                            let k = y as usize * w + xx as usize;
+                            let v = src[k];
+                            if at.is_none() {
+                                at = Some(k);
+                            }
+                            if v > best || v.is_nan() {
+                                best = v;
+                                at = Some(k);
+                            }
+                        }
+                    }
+                    let at = at.expect("every window holds an input position");
+                    let q = (plane * oh + i) * ow + j;
+                    out[q] = best;
+                    arg[q] = plane * h * w + at;
+                }
+            }
+        }
+        if self.training {
+            self.records.push((input.shape().to_vec(), arg));
+        }
+        Tensor::from_vec(out, &out_shape(batched, n, c, oh, ow))
+    }
+
+    fn backward(&mut self, grad_output: &Tensor) -> Result<Tensor> {
+        let (shape, arg) = self.records.pop().ok_or(Error::BackwardBeforeForward {
+            module: "MaxPool2d".to_string(),
+        })?;
+        if grad_output.numel() != arg.len() {
+            return Err(Error::GradShape {
+                what: "grad_output of MaxPool2d".to_string(),
+                expected: vec![arg.len()],
+                found: grad_output.shape().to_vec(),
+            });
+        }
+        let mut dx = Tensor::zeros(&shape)?;
+        for (&a, &g) in arg.iter().zip(grad_output.as_slice()) {
+            dx.as_mut_slice()[a] += g;
+        }
+        Ok(dx)
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
+        if !training {
+            self.records.clear();
+        }
+    }
+
+    fn is_training(&self) -> bool {
+        self.training
+    }
+}
+
+/// Average pooling: PyTorch's `nn.AvgPool2d(kernel_size, stride=None,
+/// padding=0, ceil_mode=False, count_include_pad=True)` (no dilation).
+///
+/// ```
+/// use nninit::nn::{AvgPool2d, Module, PoolOptions};
+/// use nninit::Tensor;
+///
+/// let mut pool = AvgPool2d::new(PoolOptions::new([2, 2])).unwrap();
+/// assert_eq!(pool.to_string(), "AvgPool2d(kernel_size=2, stride=2, padding=0)");
+/// let y = pool.forward(&Tensor::ones(&[1, 1, 4, 4]).unwrap()).unwrap();
+/// assert_eq!(y.as_slice(), &[1.0; 4]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct AvgPool2d {
+    options: PoolOptions,
+    training: bool,
+    /// Input shapes of the training forwards.
+    records: Vec<Vec<usize>>,
+}
+
+impl AvgPool2d {
+    /// An average pooling with `options` (its dilation must be 1).
+    ///
+    /// # Errors
+    /// As [`MaxPool2d::new`], and a dilation other than 1.
+    pub fn new(options: PoolOptions) -> Result<AvgPool2d> {
+        if options.dilation != [1, 1] {
+            return Err(Error::LayerOption {
+                message: "AvgPool2d has no dilation",
+            });
+        }
+        options.check()?;
+        Ok(AvgPool2d {
+            options,
+            training: false,
+            records: Vec::new(),
+        })
+    }
+
+    /// Each output position's window `(h0, h1, w0, w1)` (clamped to the
+    /// input) and divisor, as PyTorch's `avg_pool2d` computes them.
+    fn windows(
+        &self,
+        h: usize,
+        w: usize,
+        oh: usize,
+        ow: usize,
+    ) -> Vec<(usize, usize, usize, usize, f32)> {
+        let o = &self.options;
+        let mut v = Vec::with_capacity(oh * ow);
+        for i in 0..oh {
+            for j in 0..ow {
+                let hs = (i * o.stride[0]) as isize - o.padding[0] as isize;
+                let ws = (j * o.stride[1]) as isize - o.padding[1] as isize;
+                let he = (hs + o.kernel_size[0] as isize).min((h + o.padding[0]) as isize);
+                let we = (ws + o.kernel_size[1] as isize).min((w + o.padding[1]) as isize);
+                let pool = (he - hs) * (we - ws);
+                let (hs, ws) = (hs.max(0), ws.max(0));
+                let (he, we) = (he.min(h as isize), we.min(w as isize));
+                let divisor = if o.count_include_pad {
+                    pool
+                } else {
+                    (he - hs) * (we - ws)
+                };
+                v.push((
+                    hs as usize,
+                    he as usize,
+                    ws as usize,
+                    we as usize,
+                    divisor as f32,
+                ));
+            }
+        }
+        v
+    }
+}
+
+impl Module for AvgPool2d {
+    fn type_name(&self) -> &'static str {
+        "AvgPool2d"
+    }
+
+    fn extra_repr(&self) -> String {
+        let o = &self.options;
+        format!(
+            "kernel_size={}, stride={}, padding={}",
+            tuple_or_int(o.kernel_size),
+            tuple_or_int(o.stride),
+            tuple_or_int(o.padding)
+        )
+    }
+
+    fn forward(&mut self, input: &Tensor) -> Result<Tensor> {
+        let (n, c, h, w, batched) = layout(
+            input.shape(),
+            "non-empty 3D or 4D (batch mode) tensor for avg_pool2d",
+        )?;
+        let (oh, ow) = pooled_size(&self.options, c, h, w)?;
+        let windows = self.windows(h, w, oh, ow);
+        let x = input.as_slice();
+        let mut out = vec![0.0f32; n * c * oh * ow];
+        for plane in 0..n * c {
+            let src = &x[plane * h * w..(plane + 1) * h * w];
+            for (q, &(h0, h1, w0, w1, div)) in windows.iter().enumerate() {
+                let mut sum = 0.0f32;
+                for y in h0..h1 {
+                    for xx in w0..w1 {
+                        sum += src[y * w + xx];
+                    }
+                }
+                out[plane * oh * ow + q] = sum / div;
+            }
+        }
+        if self.training {
+            self.records.push(input.shape().to_vec());
+        }
+        Tensor::from_vec(out, &out_shape(batched, n, c, oh, ow))
+    }
+
+    fn backward(&mut self, grad_output: &Tensor) -> Result<Tensor> {
+        let shape = self.records.pop().ok_or(Error::BackwardBeforeForward {
+            module: "AvgPool2d".to_string(),
+        })?;
+        let (n, c, h, w, batched) = layout(&shape, "")?;
+        let (oh, ow) = pooled_size(&self.options, c, h, w)?;
+        check_grad_shape(
+            "grad_output of AvgPool2d",
+            &out_shape(batched, n, c, oh, ow),
+            grad_output.shape(),
+        )?;
+        let windows = self.windows(h, w, oh, ow);
+        let mut dx = Tensor::zeros(&shape)?;
+        let dy = grad_output.as_slice();
+        for plane in 0..n * c {
+            let dst = &mut dx.as_mut_slice()[plane * h * w..(plane + 1) * h * w];
+            for (q, &(h0, h1, w0, w1, div)) in windows.iter().enumerate() {
+                let g = dy[plane * oh * ow + q] / div;
+                for y in h0..h1 {
+                    for xx in w0..w1 {
+                        dst[y * w + xx] += g;
+                    }
+                }
+            }
+        }
+        Ok(dx)
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
+        if !training {
+            self.records.clear();
+        }
+    }
+
+    fn is_training(&self) -> bool {
+        self.training
+    }
+}
+
+/// Adaptive average pooling to a fixed output size: PyTorch's
+/// `nn.AdaptiveAvgPool2d(output_size)`. Output cell `i` of a dimension of
+/// input size `n` and output size `m` averages input positions
+/// `⌊i·n/m⌋..⌈(i+1)·n/m⌉`. `None` keeps that dimension's input size.
+///
+/// ```
+/// use nninit::nn::{AdaptiveAvgPool2d, Module};
+/// use nninit::Tensor;
+///
+/// let mut pool = AdaptiveAvgPool2d::new([Some(1), Some(1)]);
+/// assert_eq!(pool.to_string(), "AdaptiveAvgPool2d(output_size=(1, 1))");
+/// let y = pool.forward(&Tensor::ones(&[2, 512, 7, 7]).unwrap()).unwrap();
+/// assert_eq!(y.shape(), &[2, 512, 1, 1]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct AdaptiveAvgPool2d {
+    output_size: [Option<usize>; 2],
+    /// Printed as an int (`output_size=7`) rather than a pair.
+    int_form: bool,
+    training: bool,
+    records: Vec<Vec<usize>>,
+}
+
+impl AdaptiveAvgPool2d {
+    /// `AdaptiveAvgPool2d((h, w))`.
+    pub fn new(output_size: [Option<usize>; 2]) -> AdaptiveAvgPool2d {
+        AdaptiveAvgPool2d {
+            output_size,
+            int_form: false,
+            training: false,
+            records: Vec::new(),
+        }
+    }
+
+    /// `AdaptiveAvgPool2d(size)`: a `size × size` output.
+    pub fn square(size: usize) -> AdaptiveAvgPool2d {
+        AdaptiveAvgPool2d {
+            int_form: true,
+            ..AdaptiveAvgPool2d::new([Some(size); 2])
+        }
+    }
+
+    fn sizes(&self, h: usize, w: usize) -> (usize, usize) {
+        (
+            self.output_size[0].unwrap_or(h),
+            self.output_size[1].unwrap_or(w),
+        )
+    }
+}
+
+/// The adaptive window of output cell `i` of `m` over an input of `n`.
+fn adaptive_window(i: usize, n: usize, m: usize) -> (usize, usize) {
+    ((i * n) / m, ((i + 1) * n).div_ceil(m))
+}
+
+impl Module for AdaptiveAvgPool2d {
+    fn type_name(&self) -> &'static str {
+        "AdaptiveAvgPool2d"
+    }
+
+    fn extra_repr(&self) -> String {
+        let s = |v: Option<usize>| v.map_or("None".to_string(), |v| v.to_string());
+        if self.int_form {
+            format!("output_size={}", s(self.output_size[0]))
+        } else {
+            format!(
+                "output_size=({}, {})",
+                s(self.output_size[0]),
+                s(self.output_size[1])
+            )
+        }
+    }
+
+    fn forward(&mut self, input: &Tensor) -> Result<Tensor> {
+        let (n, c, h, w, batched) = match *input.shape() {
+            [_, _, _, _] | [_, _, _] => {
+                layout(input.shape(), "").map_err(|_| Error::InputDims {
+                    expected: "non-empty 3D or 4D tensor for adaptive_avg_pool2d()",
+                    shape: input.shape().to_vec(),
+                })?
+            }
+            _ => {
+                return Err(Error::InputDims {
+                    expected: "3D or 4D tensor for adaptive_avg_pool2d()",
+                    shape: input.shape().to_vec(),
+                });
+            }
+        };
+        let (oh, ow) = self.sizes(h, w);
+        let x = input.as_slice();
+        let mut out = vec![0.0f32; n * c * oh * ow];
+        for plane in 0..n * c {
+            let src = &x[plane * h * w..(plane + 1) * h * w];
+            for i in 0..oh {
+                let (h0, h1) = adaptive_window(i, h, oh);
+                for j in 0..ow {
+                    let (w0, w1) = adaptive_window(j, w, ow);
+                    let mut sum = 0.0f32;
+                    for y in h0..h1 {
+                        for xx in w0..w1 {
+                            sum += src[y * w + xx];
+                        }
+                    }
+                    out[(plane * oh + i) * ow + j] = sum / ((h1 - h0) * (w1 - w0)) as f32;
+                }
+            }
+        }
+        if self.training {
+            self.records.push(input.shape().to_vec());
+        }
+        Tensor::from_vec(out, &out_shape(batched, n, c, oh, ow))
+    }
+
+    fn backward(&mut self, grad_output: &Tensor) -> Result<Tensor> {
+        let shape = self.records.pop().ok_or(Error::BackwardBeforeForward {
+            module: "AdaptiveAvgPool2d".to_string(),
+        })?;
+        let (n, c, h, w, batched) = layout(&shape, "")?;
+        let (oh, ow) = self.sizes(h, w);
+        check_grad_shape(
+            "grad_output of AdaptiveAvgPool2d",
+            &out_shape(batched, n, c, oh, ow),
+            grad_output.shape(),
+        )?;
+        let mut dx = Tensor::zeros(&shape)?;
+        let dy = grad_output.as_slice();
+        for plane in 0..n * c {
+            let dst = &mut dx.as_mut_slice()[plane * h * w..(plane + 1) * h * w];
+            for i in 0..oh {
+                let (h0, h1) = adaptive_window(i, h, oh);
+                for j in 0..ow {
+                    let (w0, w1) = adaptive_window(j, w, ow);
+                    let g = dy[(plane * oh + i) * ow + j] / ((h1 - h0) * (w1 - w0)) as f32;
+                    for y in h0..h1 {
+                        for xx in w0..w1 {
+                            dst[y * w + xx] += g;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(dx)
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
+        if !training {
+            self.records.clear();
+        }
+    }
+
+    fn is_training(&self) -> bool {
+        self.training
+    }
+}
+
+super::display_as_module!(MaxPool2d, AvgPool2d, AdaptiveAvgPool2d);
