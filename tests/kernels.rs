@@ -5,18 +5,24 @@ mod common;
 
 use common::{assert_ks, bits, moments, phi, with_threads};
 use nninit::distributions::{Distribution, NORMAL_MAX_ABS_Z, Normal, TruncatedNormal, Uniform};
-use nninit::kernels::{INLINE_MAX, Isa, Kernels};
+use nninit::kernels::{INLINE_MAX, Isa, Kernels, STREAMING_MIN};
 use nninit::rng::BLOCK;
-use nninit::{Generator, Stream, Tensor};
+use nninit::{Error, Generator, Stream, Tensor};
 
 const N: usize = 2_000_000;
 
+/// The kernels of every instruction set this CPU has; the others are named
+/// on stderr as skipped, with the reason.
 fn all_kernels() -> Vec<Kernels> {
-    let isas = Isa::supported();
-    if !isas.contains(&Isa::Avx2Fma) {
-        eprintln!("note: this CPU lacks AVX2+FMA; only the scalar path is tested");
+    for isa in Isa::ALL {
+        if let Err(e) = Kernels::new(isa) {
+            eprintln!("note: skipping the {isa} kernels: {e}");
+        }
     }
-    isas.into_iter().map(|i| Kernels::new(i).unwrap()).collect()
+    Isa::supported()
+        .into_iter()
+        .map(|i| Kernels::new(i).unwrap())
+        .collect()
 }
 
 fn draw(
@@ -229,10 +235,11 @@ fn same_bits_on_every_instruction_set() {
     for kernels in all_kernels() {
         for (k, dist) in dists.iter().enumerate() {
             let stream = Stream::from_key(k as u64);
-            // Every length 0..=70 at every start slot of a step and across a
-            // block boundary.
-            for offset in (0..=40u64).chain([BLOCK as u64 - 35, BLOCK as u64 - 1]) {
-                for len in 0..=70 {
+            // Every length 0..=200 (past a whole batch of groups on every
+            // width) at every start slot of two steps (a 16-lane group) and
+            // across a block boundary.
+            for offset in (0..=66u64).chain([BLOCK as u64 - 35, BLOCK as u64 - 1]) {
+                for len in 0..=200 {
                     let mut a = vec![0.0; len];
                     let mut b = vec![0.0; len];
                     dist.fill_with(scalar, stream, offset, &mut a);
@@ -245,11 +252,12 @@ fn same_bits_on_every_instruction_set() {
                     );
                 }
             }
-            // Large, parallel, misaligned destinations.
+            // Large, parallel, misaligned destinations (every float offset
+            // within a 64-byte line).
             let n = INLINE_MAX * 3 + 77;
             let reference = draw(dist.as_ref(), scalar, stream, 999, n);
-            for shift in 0..8 {
-                let mut buf = vec![0.0; n + 8];
+            for shift in 0..16 {
+                let mut buf = vec![0.0; n + 16];
                 dist.fill_with(kernels, stream, 999, &mut buf[shift..shift + n]);
                 assert_eq!(
                     bits(&buf[shift..shift + n]),
@@ -267,8 +275,8 @@ fn same_bits_on_every_instruction_set() {
             0,
             4096,
         );
-        for start in 0..9 {
-            for len in (0..=70).chain([4000]) {
+        for start in 0..17 {
+            for len in (0..=200).chain([4000]) {
                 let mut a = data[start..start + len].to_vec();
                 let mut b = a.clone();
                 scalar.threshold_mask(&mut a, 2.0).unwrap();
@@ -364,7 +372,135 @@ fn global_generator_follows_manual_seed() {
 fn isa_names_parse() {
     assert_eq!("scalar".parse::<Isa>().unwrap(), Isa::Scalar);
     assert_eq!("AVX2".parse::<Isa>().unwrap(), Isa::Avx2Fma);
+    assert_eq!("avx512".parse::<Isa>().unwrap(), Isa::Avx512);
     assert!("sse9".parse::<Isa>().is_err());
+    for isa in Isa::ALL {
+        assert_eq!(isa.name().parse::<Isa>().unwrap(), isa);
+        assert_eq!(isa.to_string(), isa.name());
+    }
     assert!(Isa::Scalar.is_supported());
     assert_eq!(Isa::best(), *Isa::supported().last().unwrap());
+}
+
+/// Each instruction set is offered exactly when the CPU has its features,
+/// and an unsupported one is an `IsaUnsupported` error naming it.
+#[test]
+fn isa_support_follows_the_cpu() {
+    for isa in Isa::ALL {
+        match Kernels::new(isa) {
+            Ok(k) => {
+                assert_eq!(k.isa(), isa);
+                assert!(isa.is_supported());
+            }
+            Err(e) => {
+                assert!(
+                    matches!(e, Error::IsaUnsupported { isa: name } if name == isa.name()),
+                    "{isa}: {e:?}"
+                );
+                assert!(!isa.is_supported());
+                eprintln!("{isa}: {e}");
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+        let avx512 = avx2
+            && is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512dq")
+            && is_x86_feature_detected!("avx512vl");
+        assert_eq!(Isa::Avx2Fma.is_supported(), avx2);
+        assert_eq!(Isa::Avx512.is_supported(), avx512);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    assert_eq!(Isa::supported(), [Isa::Scalar]);
+}
+
+/// Outputs large enough for streaming stores (at least `STREAMING_MIN`
+/// elements), in the crate's aligned storage and shifted by every float
+/// offset of a 64-byte line, at 1 and 2 threads: every instruction set
+/// gives the scalar path's bits.
+#[test]
+fn streaming_fills_equal_the_scalar_path() {
+    let n = STREAMING_MIN + 4321;
+    let stream = Stream::from_key(99);
+    let dists: Vec<Box<dyn Distribution>> = vec![
+        Box::new(Uniform::new(-1.0, 1.0).unwrap()),
+        Box::new(Normal::new(0.0, 1.0).unwrap()),
+        Box::new(TruncatedNormal::new(0.0, 1.0, -2.0, 2.0).unwrap()),
+    ];
+    let mut t = Tensor::zeros(&[n + 16]).unwrap();
+    for dist in &dists {
+        let reference = bits(&draw(dist.as_ref(), Kernels::scalar(), stream, 5, n));
+        for kernels in all_kernels() {
+            for shift in [0, 1, 4, 8, 15] {
+                for threads in [1, 2] {
+                    let out = &mut t.as_mut_slice()[shift..shift + n];
+                    with_threads(threads, || dist.fill_with(kernels, stream, 5, out));
+                    assert!(
+                        bits(out) == reference,
+                        "{} {dist:?} shift {shift} threads {threads}",
+                        kernels.isa()
+                    );
+                }
+            }
+        }
+    }
+    for kernels in all_kernels() {
+        for shift in [0, 3, 8] {
+            let out = &mut t.as_mut_slice()[shift..shift + n];
+            kernels.fill_constant(out, -7.5);
+            assert!(out.iter().all(|&x| x == -7.5), "{} constant", kernels.isa());
+        }
+    }
+}
+
+/// A large allocation (64 MiB) is backed by transparent huge pages where the
+/// kernel offers them for `madvise`d memory: `Tensor` storage asks for them,
+/// and the first touch (the parallel fill) faults them in.
+#[cfg(target_os = "linux")]
+#[test]
+fn large_tensors_get_huge_pages() {
+    let mode =
+        std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+    if !(mode.contains("[always]") || mode.contains("[madvise]")) {
+        eprintln!("note: transparent huge pages are off here ({mode:?}); not checked");
+        return;
+    }
+    let check = |what: &str, t: &Tensor| {
+        let at = t.as_slice().as_ptr() as usize;
+        let smaps = std::fs::read_to_string("/proc/self/smaps").expect("smaps");
+        let mut in_range = false;
+        let mut huge_kb = None;
+        for line in smaps.lines() {
+            if let Some((range, _)) = line.split_once(' ')
+                && let Some((lo, hi)) = range.split_once('-')
+                && let (Ok(lo), Ok(hi)) =
+                    (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+            {
+                in_range = (lo..hi).contains(&at);
+            } else if in_range && let Some(kb) = line.strip_prefix("AnonHugePages:") {
+                huge_kb = kb.trim().trim_end_matches(" kB").trim().parse::<u64>().ok();
+            }
+        }
+        let huge_kb = huge_kb.expect("the tensor's mapping is in smaps");
+        eprintln!("{what}: {huge_kb} kB in huge pages");
+        assert!(
+            huge_kb >= 32 << 10,
+            "{what}: only {huge_kb} kB in huge pages"
+        );
+    };
+    let n = 16 << 20;
+    check("zeros", &Tensor::zeros(&[n]).unwrap());
+    check(
+        "randn",
+        &Tensor::randn(&[n], Some(&mut Generator::new(1))).unwrap(),
+    );
+    let t = Tensor::rand(&[n], Some(&mut Generator::new(2))).unwrap();
+    check("clone", &t.clone());
+    check(
+        "from_slice",
+        &Tensor::from_slice(t.as_slice(), &[n]).unwrap(),
+    );
 }

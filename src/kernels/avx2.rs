@@ -10,15 +10,16 @@
 // Every `unsafe` block below calls AVX, AVX2 or FMA intrinsics. They are
 // reached only through a value of type `Avx2` (a `self` or a `_: Avx2`
 // argument), which `Avx2::new` hands out only after `is_x86_feature_detected!`
-// confirmed both `avx2` and `fma`. Loads and stores go through `&[f32; 8]` /
-// `&mut [MaybeUninit<f32>; 8]`, so their 32 bytes are valid memory.
+// confirmed both `avx2` and `fma`. Loads and stores convert their slices to
+// `&[f32; 8]` / `&mut [MaybeUninit<f32>; 8]` first (a checked conversion), so
+// their 32 bytes are valid memory.
 
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
 use super::math::{self, Sampler, Stores};
 use super::torch;
-use super::vector::{Backend, Simd, WIDTH};
+use super::vector::{Backend, Simd};
 use crate::rng::Stream;
 use crate::rng::mt19937::Mt19937;
 
@@ -73,9 +74,14 @@ fn rotl64<const L: i32, const R: i32>(_: Avx2, x: __m256i) -> __m256i {
     unsafe { _mm256_or_si256(_mm256_slli_epi64::<L>(x), _mm256_srli_epi64::<R>(x)) }
 }
 
+/// `f32` lanes of an AVX2 vector.
+const WIDTH: usize = 8;
+
 impl Simd for Avx2 {
     type F = __m256;
     type I = __m256i;
+    /// All ones in a set lane, zero elsewhere (as `vcmpps` makes them).
+    type M = __m256i;
 
     #[inline(always)]
     fn splat(self, v: f32) -> __m256 {
@@ -194,43 +200,76 @@ impl Simd for Avx2 {
         unsafe { _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LT_OQ>(a, b)) }
     }
     #[inline(always)]
+    fn ne(self, a: __m256, b: __m256) -> __m256i {
+        // SAFETY: `self: Avx2` proves AVX is available.
+        unsafe { _mm256_castps_si256(_mm256_cmp_ps::<_CMP_NEQ_OQ>(a, b)) }
+    }
+    #[inline(always)]
+    fn sign_mask(self, a: __m256i) -> __m256i {
+        // (Where the mask only feeds `blendv`, which reads the sign bit
+        // alone, LLVM drops this shift.)
+        // SAFETY: `self: Avx2` proves AVX2 is available.
+        unsafe { _mm256_srai_epi32::<31>(a) }
+    }
+    #[inline(always)]
+    fn mask_or(self, a: __m256i, b: __m256i) -> __m256i {
+        self.or(a, b)
+    }
+    #[inline(always)]
+    fn mask_and(self, a: __m256i, b: __m256i) -> __m256i {
+        self.and(a, b)
+    }
+    #[inline(always)]
+    fn and_m(self, m: __m256i, a: __m256i) -> __m256i {
+        self.and(m, a)
+    }
+    #[inline(always)]
     fn sra<const N: i32>(self, a: __m256i) -> __m256i {
         // SAFETY: `self: Avx2` proves AVX2 is available.
         unsafe { _mm256_srai_epi32::<N>(a) }
     }
     #[inline(always)]
-    fn any(self, mask: __m256i) -> bool {
+    fn any(self, m: __m256i) -> bool {
         // SAFETY: `self: Avx2` proves AVX is available.
-        unsafe { _mm256_movemask_ps(_mm256_castsi256_ps(mask)) != 0 }
+        unsafe { _mm256_movemask_ps(_mm256_castsi256_ps(m)) != 0 }
     }
     #[inline(always)]
-    fn blend(self, mask: __m256i, a: __m256, b: __m256) -> __m256 {
+    fn all(self, m: __m256i) -> bool {
+        // SAFETY: `self: Avx2` proves AVX is available.
+        unsafe { _mm256_movemask_ps(_mm256_castsi256_ps(m)) == 0xff }
+    }
+    #[inline(always)]
+    fn blend(self, m: __m256i, a: __m256, b: __m256) -> __m256 {
         // `blendv(x, y, m)` takes `y` where the sign bit of `m` is set.
         // SAFETY: `self: Avx2` proves AVX is available.
-        unsafe { _mm256_blendv_ps(b, a, _mm256_castsi256_ps(mask)) }
+        unsafe { _mm256_blendv_ps(b, a, _mm256_castsi256_ps(m)) }
     }
 }
 
 impl Backend for Avx2 {
+    const LANES: usize = WIDTH;
+
     type Rng = Avx2Rng;
 
     #[inline(always)]
     fn rng_new(self, states: &[[u64; 4]; 8]) -> Avx2Rng {
-        let word = |j: usize, h: usize| {
-            let l = 4 * h;
-            // SAFETY: `self: Avx2` proves AVX2 and FMA are available.
-            unsafe {
-                _mm256_set_epi64x(
-                    states[l + 3][j] as i64,
-                    states[l + 2][j] as i64,
-                    states[l + 1][j] as i64,
-                    states[l][j] as i64,
-                )
+        // (No closure around the intrinsic: see `rng_next`.)
+        let mut s = [[self.splat_i(0); 2]; 4];
+        for (j, words) in s.iter_mut().enumerate() {
+            for (h, v) in words.iter_mut().enumerate() {
+                let l = 4 * h;
+                // SAFETY: `self: Avx2` proves AVX is available.
+                *v = unsafe {
+                    _mm256_set_epi64x(
+                        states[l + 3][j] as i64,
+                        states[l + 2][j] as i64,
+                        states[l + 1][j] as i64,
+                        states[l][j] as i64,
+                    )
+                };
             }
-        };
-        Avx2Rng {
-            s: std::array::from_fn(|j| [word(j, 0), word(j, 1)]),
         }
+        Avx2Rng { s }
     }
 
     #[inline(always)]
@@ -241,27 +280,47 @@ impl Backend for Avx2 {
     }
 
     #[inline(always)]
-    fn load_u32(self, src: &[u32; WIDTH]) -> __m256i {
+    fn rng_skip_step(self, rng: &mut Avx2Rng) {
+        self.rng_next(rng);
+    }
+
+    /// One step per group: partners are already in the same lane.
+    #[inline(always)]
+    fn pair_i(self, v: [__m256i; 2]) -> [__m256i; 2] {
+        v
+    }
+    #[inline(always)]
+    fn pair_f(self, v: [__m256; 2]) -> [__m256; 2] {
+        v
+    }
+
+    #[inline(always)]
+    fn load_u32(self, src: &[u32]) -> __m256i {
+        let src: &[u32; WIDTH] = src.try_into().expect("WIDTH words");
         // SAFETY: `self: Avx2` proves AVX is available; the array reference covers the 32 bytes accessed.
         unsafe { _mm256_loadu_si256(src.as_ptr().cast::<__m256i>()) }
     }
     #[inline(always)]
-    fn store_u32(self, dst: &mut [u32; WIDTH], v: __m256i) {
+    fn store_u32(self, dst: &mut [u32], v: __m256i) {
+        let dst: &mut [u32; WIDTH] = dst.try_into().expect("WIDTH words");
         // SAFETY: `self: Avx2` proves AVX is available; the array reference covers the 32 bytes accessed.
         unsafe { _mm256_storeu_si256(dst.as_mut_ptr().cast::<__m256i>(), v) }
     }
     #[inline(always)]
-    fn load(self, src: &[f32; WIDTH]) -> __m256 {
+    fn load(self, src: &[f32]) -> __m256 {
+        let src: &[f32; WIDTH] = src.try_into().expect("WIDTH floats");
         // SAFETY: `self: Avx2` proves AVX is available; the array reference covers the 32 bytes accessed.
         unsafe { _mm256_loadu_ps(src.as_ptr()) }
     }
     #[inline(always)]
-    fn store(self, dst: &mut [MaybeUninit<f32>; WIDTH], v: __m256) {
+    fn store(self, dst: &mut [MaybeUninit<f32>], v: __m256) {
+        let dst: &mut [MaybeUninit<f32>; WIDTH] = dst.try_into().expect("WIDTH slots");
         // SAFETY: `self: Avx2` proves AVX is available; the array reference covers the 32 bytes accessed.
         unsafe { _mm256_storeu_ps(dst.as_mut_ptr().cast::<f32>(), v) }
     }
     #[inline(always)]
-    fn store_stream(self, dst: &mut [MaybeUninit<f32>; WIDTH], v: __m256) {
+    fn store_stream(self, dst: &mut [MaybeUninit<f32>], v: __m256) {
+        let dst: &mut [MaybeUninit<f32>; WIDTH] = dst.try_into().expect("WIDTH slots");
         let p = dst.as_mut_ptr().cast::<f32>();
         debug_assert_eq!(
             p as usize % 32,

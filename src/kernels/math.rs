@@ -46,33 +46,46 @@
 //! [`neg2_ln`]); then `mean ± std · z`, clamped to `[a, b]`. See
 //! [`TruncNormalSampler`] and [`crate::distributions::TruncatedNormal`].
 //!
+//! # Groups
+//! The kernels see a block as a sequence of *groups* of `2 · LANES` values
+//! (one step on an 8-lane backend, two on AVX-512; see
+//! [`vector`](super::vector)). Uniform and truncated-normal samplers are
+//! lane-wise, so they transform a group's words as they come; Box–Muller
+//! first pairs them ([`Backend::pair_i`]), so that a 16-lane vector holds
+//! slots 0..8 of two steps and its partner slots 8..16, and pairs the
+//! results back. The values are the same on every width.
+//!
 //! # Speed
 //! The transform is one long dependency chain (about 50 cycles), so the fill
-//! loop draws the words of [`BATCH`] steps first (the generator states leave
-//! the registers) and transforms two steps at a time in lockstep ([`X2`]).
+//! loop draws the words of [`BATCH`] groups first (the generator states leave
+//! the registers) and transforms two groups at a time in lockstep ([`X2`]).
 
 use std::mem::MaybeUninit;
 
-use super::vector::{Backend, Simd, WIDTH, X2};
+use super::vector::{Backend, CacheAligned, MAX_LANES, Simd, X2};
 use crate::rng::{BLOCK, STEP, Stream};
 
 /// 2⁻²⁴.
 const TWO_M24: f32 = 1.0 / 16_777_216.0;
 
-/// Steps whose random words are drawn ahead of their transform (even).
+/// Groups whose random words are drawn ahead of their transform (even).
 const BATCH: usize = 8;
 
-/// Turns the random words of one step into [`STEP`] output values.
-pub(crate) trait Sampler: Sync {
-    /// The 16 values of one step (slots 0..8, then 8..16).
-    fn step<B: Backend>(&self, b: B, words: [B::I; 2]) -> [B::F; 2];
+/// The largest group, in values.
+const MAX_GROUP: usize = 2 * MAX_LANES;
 
-    /// Two consecutive steps. Samplers with long dependency chains override
+/// Turns the random words of one group into its `2 · LANES` output values.
+pub(crate) trait Sampler: Sync {
+    /// The values of one group from its words, both in element order
+    /// (module docs).
+    fn group<B: Backend>(&self, b: B, words: [B::I; 2]) -> [B::F; 2];
+
+    /// Two consecutive groups. Samplers with long dependency chains override
     /// this to interleave them (see [`X2`]); the values must equal two calls
-    /// of [`step`](Self::step).
+    /// of [`group`](Self::group).
     #[inline(always)]
-    fn step2<B: Backend>(&self, b: B, first: [B::I; 2], second: [B::I; 2]) -> [[B::F; 2]; 2] {
-        [self.step(b, first), self.step(b, second)]
+    fn group2<B: Backend>(&self, b: B, first: [B::I; 2], second: [B::I; 2]) -> [[B::F; 2]; 2] {
+        [self.group(b, first), self.group(b, second)]
     }
 }
 
@@ -100,7 +113,7 @@ impl UniformSampler {
 
 impl Sampler for UniformSampler {
     #[inline(always)]
-    fn step<B: Backend>(&self, b: B, words: [B::I; 2]) -> [B::F; 2] {
+    fn group<B: Backend>(&self, b: B, words: [B::I; 2]) -> [B::F; 2] {
         // (No closures on hot paths: see `avx2::rng_next`.)
         [self.one(b, words[0]), self.one(b, words[1])]
     }
@@ -115,20 +128,22 @@ pub(crate) struct NormalSampler {
 
 impl Sampler for NormalSampler {
     #[inline(always)]
-    fn step<B: Backend>(&self, b: B, words: [B::I; 2]) -> [B::F; 2] {
-        box_muller(b, words, self.mean, self.std)
+    fn group<B: Backend>(&self, b: B, words: [B::I; 2]) -> [B::F; 2] {
+        b.pair_f(box_muller(b, b.pair_i(words), self.mean, self.std))
     }
 
     #[inline(always)]
-    fn step2<B: Backend>(&self, b: B, first: [B::I; 2], second: [B::I; 2]) -> [[B::F; 2]; 2] {
+    fn group2<B: Backend>(&self, b: B, first: [B::I; 2], second: [B::I; 2]) -> [[B::F; 2]; 2] {
         let x2 = X2(b);
+        let (first, second) = (b.pair_i(first), b.pair_i(second));
         let words = [[first[0], second[0]], [first[1], second[1]]];
         let [z0, z1] = box_muller(x2, words, self.mean, self.std);
-        [[z0[0], z1[0]], [z0[1], z1[1]]]
+        [b.pair_f([z0[0], z1[0]]), b.pair_f([z0[1], z1[1]])]
     }
 }
 
-/// Sixteen normals from one step (module docs): `mean + std · z`.
+/// Normals from paired words (module docs): lane `i` of `w1` and of `w2`
+/// make lane `i` of both outputs, `mean + std · z`.
 #[inline(always)]
 pub(crate) fn box_muller<S: Simd>(s: S, [w1, w2]: [S::I; 2], mean: f32, std: f32) -> [S::F; 2] {
     // Radius: u1 = F · 2⁻³¹ with F = float((w1 >> 1) | 1): the midpoints
@@ -195,7 +210,7 @@ pub(crate) struct TruncNormalSampler {
 
 impl Sampler for TruncNormalSampler {
     #[inline(always)]
-    fn step<B: Backend>(&self, b: B, words: [B::I; 2]) -> [B::F; 2] {
+    fn group<B: Backend>(&self, b: B, words: [B::I; 2]) -> [B::F; 2] {
         [
             trunc_normal(b, words[0], self),
             trunc_normal(b, words[1], self),
@@ -203,7 +218,7 @@ impl Sampler for TruncNormalSampler {
     }
 
     #[inline(always)]
-    fn step2<B: Backend>(&self, b: B, first: [B::I; 2], second: [B::I; 2]) -> [[B::F; 2]; 2] {
+    fn group2<B: Backend>(&self, b: B, first: [B::I; 2], second: [B::I; 2]) -> [[B::F; 2]; 2] {
         // Four independent vectors in lockstep: the tail branch is a long
         // chain (logarithm, square root, rational, division).
         let x4 = X2(X2(b));
@@ -212,7 +227,7 @@ impl Sampler for TruncNormalSampler {
     }
 }
 
-/// Eight truncated normals from eight words (one word per output).
+/// Truncated normals from words, one word per output (lane-wise).
 ///
 /// Bit 0 of the word picks the half, bits 1..32 give
 /// `v = float((w >> 1) | 1) · 2⁻³¹` in `(0, 1]` (as the Box–Muller radius).
@@ -226,7 +241,8 @@ pub(crate) fn trunc_normal<S: Simd>(s: S, w: S::I, t: &TruncNormalSampler) -> S:
     // the second.
     let v = s.i_to_f(s.or(s.shr::<1>(w), s.splat_i(1)));
     let v = s.bitcast_f(s.xor(s.bitcast_i(v), upper_half));
-    let q0 = s.blend(upper_half, s.splat(t.q0[1]), s.splat(t.q0[0]));
+    let in_upper = s.sign_mask(upper_half);
+    let q0 = s.blend(in_upper, s.splat(t.q0[1]), s.splat(t.q0[0]));
     let width = t.half_width * (1.0 / 2_147_483_648.0);
     let q = s.fma(v, s.splat(-width), q0);
     let (z, scale) = if t.one_sided {
@@ -235,13 +251,13 @@ pub(crate) fn trunc_normal<S: Simd>(s: S, w: S::I, t: &TruncNormalSampler) -> S:
         let z = lower_quantile(s, q, t.unscale, t.ln_offset, t.switch);
         (z, -t.scale)
     } else {
-        let p0 = s.blend(upper_half, s.splat(t.p0[1]), s.splat(t.p0[0]));
+        let p0 = s.blend(in_upper, s.splat(t.p0[1]), s.splat(t.p0[0]));
         let p = s.fma(v, s.splat(width), p0);
         // The smaller tail probability, and which tail it is.
         let tail = s.min(p, q);
         let upper = s.lt(q, p);
         let z = lower_quantile(s, tail, t.unscale, t.ln_offset, t.switch);
-        let z = s.bitcast_f(s.xor(s.bitcast_i(z), s.and(upper, sign)));
+        let z = s.bitcast_f(s.xor(s.bitcast_i(z), s.and_m(upper, sign)));
         (z, t.scale)
     };
     let x = s.fma(z, s.splat(scale), s.splat(t.mean));
@@ -280,7 +296,7 @@ pub(crate) struct NarrowTruncNormalSampler {
 
 impl Sampler for NarrowTruncNormalSampler {
     #[inline(always)]
-    fn step<B: Backend>(&self, b: B, words: [B::I; 2]) -> [B::F; 2] {
+    fn group<B: Backend>(&self, b: B, words: [B::I; 2]) -> [B::F; 2] {
         [
             narrow_trunc_normal(b, words[0], self),
             narrow_trunc_normal(b, words[1], self),
@@ -288,7 +304,7 @@ impl Sampler for NarrowTruncNormalSampler {
     }
 
     #[inline(always)]
-    fn step2<B: Backend>(&self, b: B, first: [B::I; 2], second: [B::I; 2]) -> [[B::F; 2]; 2] {
+    fn group2<B: Backend>(&self, b: B, first: [B::I; 2], second: [B::I; 2]) -> [[B::F; 2]; 2] {
         let x2 = X2(b);
         let v0 = narrow_trunc_normal(x2, [first[0], second[0]], self);
         let v1 = narrow_trunc_normal(x2, [first[1], second[1]], self);
@@ -296,12 +312,12 @@ impl Sampler for NarrowTruncNormalSampler {
     }
 }
 
-/// Eight narrow-window truncated normals from eight words (the same use of
-/// the word as [`trunc_normal`]: bit 0 the half, bits 1..32 `v`; half 0
-/// holds `a`).
+/// Narrow-window truncated normals from words, one word per output (the
+/// same use of the word as [`trunc_normal`]: bit 0 the half, bits 1..32
+/// `v`; half 0 holds `a`).
 #[inline(always)]
 pub(crate) fn narrow_trunc_normal<S: Simd>(s: S, w: S::I, t: &NarrowTruncNormalSampler) -> S::F {
-    let upper_half = s.shl::<31>(w);
+    let upper_half = s.sign_mask(s.shl::<31>(w));
     let v = s.i_to_f(s.or(s.shr::<1>(w), s.splat_i(1)));
     let y = s.mul(
         v,
@@ -408,10 +424,9 @@ pub(crate) fn lower_quantile<S: Simd>(
 ) -> S::F {
     let p = s.mul(ps, s.splat(unscale));
     let in_tail = s.lt(p, s.splat(switch));
-    let all_ones = s.splat_i(-1);
     if !s.any(in_tail) {
         quantile_central(s, p)
-    } else if !s.any(s.xor(in_tail, all_ones)) {
+    } else if s.all(in_tail) {
         quantile_tail(s, ps, ln_offset)
     } else {
         s.blend(
@@ -585,10 +600,9 @@ pub(crate) enum Stores {
     Streaming,
 }
 
-/// Writes eight values.
+/// Writes one vector: `LANES` values.
 #[inline(always)]
-fn store8<B: Backend>(b: B, dst: &mut [MaybeUninit<f32>], v: B::F, nt: bool) {
-    let dst: &mut [MaybeUninit<f32>; WIDTH] = dst.try_into().expect("8 slots");
+fn store_vec<B: Backend>(b: B, dst: &mut [MaybeUninit<f32>], v: B::F, nt: bool) {
     if nt {
         b.store_stream(dst, v);
     } else {
@@ -596,18 +610,32 @@ fn store8<B: Backend>(b: B, dst: &mut [MaybeUninit<f32>], v: B::F, nt: bool) {
     }
 }
 
-/// Writes the 16 values of one step to `dst`.
+/// Writes the `2 · LANES` values of one group to `dst`.
 #[inline(always)]
-fn store_step<B: Backend>(b: B, dst: &mut [MaybeUninit<f32>], [v0, v1]: [B::F; 2], nt: bool) {
-    let (lo, hi) = dst.split_at_mut(WIDTH);
-    store8(b, lo, v0, nt);
-    store8(b, hi, v1, nt);
+fn store_group<B: Backend>(b: B, dst: &mut [MaybeUninit<f32>], [v0, v1]: [B::F; 2], nt: bool) {
+    let (lo, hi) = dst.split_at_mut(B::LANES);
+    store_vec(b, lo, v0, nt);
+    store_vec(b, hi, v1, nt);
 }
 
-/// Whether streaming stores may be used for `out` (32-byte aligned start).
+/// Writes the first `dst.len() < 2 · LANES` values of one group.
 #[inline(always)]
-fn use_streaming(stores: Stores, out: &[MaybeUninit<f32>]) -> bool {
-    stores == Stores::Streaming && (out.as_ptr() as usize).is_multiple_of(32)
+fn store_group_partial<B: Backend>(b: B, dst: &mut [MaybeUninit<f32>], [v0, v1]: [B::F; 2]) {
+    if dst.len() < B::LANES {
+        b.store_partial(dst, v0);
+    } else {
+        let (lo, hi) = dst.split_at_mut(B::LANES);
+        b.store(lo, v0);
+        b.store_partial(hi, v1);
+    }
+}
+
+/// Whether streaming stores may be used for `out` (start aligned to the
+/// vector size).
+#[inline(always)]
+fn use_streaming<B: Backend>(stores: Stores, out: &[MaybeUninit<f32>]) -> bool {
+    stores == Stores::Streaming
+        && (out.as_ptr() as usize).is_multiple_of(B::LANES * size_of::<f32>())
 }
 
 /// Fills `out` with elements `[offset, offset + out.len())` of `stream`.
@@ -640,6 +668,9 @@ pub(crate) fn fill_range<B: Backend, S: Sampler>(
 }
 
 /// Fills `out` with elements `within..within + out.len()` of block `block`.
+///
+/// The groups start at the step holding element `within`; a group may run
+/// past the end of the block (its extra values are never stored).
 #[inline(always)]
 fn fill_segment<B: Backend, S: Sampler>(
     b: B,
@@ -651,47 +682,48 @@ fn fill_segment<B: Backend, S: Sampler>(
     stores: Stores,
 ) {
     debug_assert!(within + out.len() <= BLOCK);
+    let group = 2 * B::LANES;
     let mut rng = b.rng_new(&stream.block_states(block));
     for _ in 0..within / STEP {
-        b.rng_next(&mut rng);
+        b.rng_skip_step(&mut rng);
     }
-    let mut spill = [MaybeUninit::<f32>::uninit(); STEP];
     let slot = within % STEP;
     if slot != 0 {
-        store_step(b, &mut spill, sampler.step(b, b.rng_next(&mut rng)), false);
-        let take = (STEP - slot).min(out.len());
+        let mut spill = [MaybeUninit::<f32>::uninit(); MAX_GROUP];
+        let spill = &mut spill[..group];
+        store_group(b, spill, sampler.group(b, b.rng_next(&mut rng)), false);
+        let take = (group - slot).min(out.len());
         let (head, rest) = out.split_at_mut(take);
         head.copy_from_slice(&spill[slot..slot + take]);
         out = rest;
     }
-    let nt = use_streaming(stores, out);
-    // Draw the words of BATCH steps first, then transform them: the eight
+    let nt = use_streaming::<B>(stores, out);
+    // Draw the words of BATCH groups first, then transform them: the eight
     // generator states then need no registers while the transform runs.
-    let (batches, rest) = out.as_chunks_mut::<{ BATCH * STEP }>();
-    for dst in batches {
-        let mut words = [b.rng_next(&mut rng); BATCH];
-        for w in &mut words[1..] {
+    let mut batches = out.chunks_exact_mut(BATCH * group);
+    for dst in &mut batches {
+        let mut words = CacheAligned([b.rng_next(&mut rng); BATCH]);
+        for w in &mut words.0[1..] {
             *w = b.rng_next(&mut rng);
         }
-        let (pairs, _) = dst.as_chunks_mut::<{ 2 * STEP }>();
-        for (k, pair) in pairs.iter_mut().enumerate() {
-            let [v0, v1] = sampler.step2(b, words[2 * k], words[2 * k + 1]);
-            let (d0, d1) = pair.split_at_mut(STEP);
-            store_step(b, d0, v0, nt);
-            store_step(b, d1, v1, nt);
+        let words = &words.0;
+        for (k, pair) in dst.chunks_exact_mut(2 * group).enumerate() {
+            let [v0, v1] = sampler.group2(b, words[2 * k], words[2 * k + 1]);
+            let (d0, d1) = pair.split_at_mut(group);
+            store_group(b, d0, v0, nt);
+            store_group(b, d1, v1, nt);
         }
     }
-    let (steps, tail) = rest.as_chunks_mut::<STEP>();
-    for dst in steps {
-        store_step(b, dst, sampler.step(b, b.rng_next(&mut rng)), nt);
+    let mut groups = batches.into_remainder().chunks_exact_mut(group);
+    for dst in &mut groups {
+        store_group(b, dst, sampler.group(b, b.rng_next(&mut rng)), nt);
     }
     if nt {
         b.fence();
     }
+    let tail = groups.into_remainder();
     if !tail.is_empty() {
-        store_step(b, &mut spill, sampler.step(b, b.rng_next(&mut rng)), false);
-        let n = tail.len();
-        tail.copy_from_slice(&spill[..n]);
+        store_group_partial(b, tail, sampler.group(b, b.rng_next(&mut rng)));
     }
 }
 
@@ -699,22 +731,26 @@ fn fill_segment<B: Backend, S: Sampler>(
 /// of PyTorch's `w *= (w.abs() >= t)` for every `w`, NaN and ±∞ included.
 #[inline(always)]
 pub(crate) fn threshold_mask<B: Backend>(b: B, data: &mut [f32], threshold: f32) {
-    let (chunks, tail) = data.as_chunks_mut::<WIDTH>();
-    for c in chunks {
-        let v = mask_one(b, b.load(c), threshold);
-        let slots: &mut [MaybeUninit<f32>; WIDTH] = as_uninit(c).try_into().expect("8");
-        b.store(slots, v);
+    // A partial vector up to the first vector-aligned element, so that no
+    // full-width load or store straddles two cache lines.
+    let head = data
+        .as_ptr()
+        .align_offset(B::LANES * size_of::<f32>())
+        .min(data.len());
+    let (first, data) = data.split_at_mut(head);
+    if !first.is_empty() {
+        let v = mask_one(b, b.load_partial(first), threshold);
+        b.store_partial(as_uninit(first), v);
     }
+    let mut chunks = data.chunks_exact_mut(B::LANES);
+    for c in &mut chunks {
+        let v = mask_one(b, b.load(c), threshold);
+        b.store(as_uninit(c), v);
+    }
+    let tail = chunks.into_remainder();
     if !tail.is_empty() {
-        let mut padded = [0.0f32; WIDTH];
-        padded[..tail.len()].copy_from_slice(tail);
-        let v = mask_one(b, b.load(&padded), threshold);
-        let mut out = [MaybeUninit::<f32>::uninit(); WIDTH];
-        b.store(&mut out, v);
-        for (d, s) in tail.iter_mut().zip(&out) {
-            // SAFETY: `b.store` just wrote all eight slots of `out`.
-            *d = unsafe { s.assume_init() };
-        }
+        let v = mask_one(b, b.load_partial(tail), threshold);
+        b.store_partial(as_uninit(tail), v);
     }
 }
 
@@ -725,7 +761,7 @@ fn mask_one<B: Backend>(b: B, w: B::F, threshold: f32) -> B::F {
         b.bitcast_f(b.and(b.bitcast_i(w), magnitude)),
         b.splat(threshold),
     );
-    b.bitcast_f(b.and_not(b.bitcast_i(w), b.and(small, magnitude)))
+    b.bitcast_f(b.and_not(b.bitcast_i(w), b.and_m(small, magnitude)))
 }
 
 /// Writes `value` to every slot of `out`.
@@ -733,20 +769,23 @@ fn mask_one<B: Backend>(b: B, w: B::F, threshold: f32) -> B::F {
 pub(crate) fn constant<B: Backend>(b: B, out: &mut [MaybeUninit<f32>], value: f32, stores: Stores) {
     let v = b.splat(value);
     // Align the destination for streaming stores with a short scalar head.
-    let head = out.as_ptr().align_offset(32).min(out.len());
+    let head = out
+        .as_ptr()
+        .align_offset(B::LANES * size_of::<f32>())
+        .min(out.len());
     let (first, out) = out.split_at_mut(head);
     for d in first {
         d.write(value);
     }
-    let nt = use_streaming(stores, out);
-    let (chunks, tail) = out.as_chunks_mut::<WIDTH>();
-    for c in chunks {
-        store8(b, c, v, nt);
+    let nt = use_streaming::<B>(stores, out);
+    let mut chunks = out.chunks_exact_mut(B::LANES);
+    for c in &mut chunks {
+        store_vec(b, c, v, nt);
     }
     if nt {
         b.fence();
     }
-    for d in tail {
+    for d in chunks.into_remainder() {
         d.write(value);
     }
 }

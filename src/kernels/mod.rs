@@ -2,13 +2,12 @@
 //!
 //! # Instruction sets
 //! Each kernel is written once over a small vector trait and compiled for
-//! every instruction set in [`Isa`]: AVX2+FMA (x86-64, detected at run time)
-//! and a portable scalar path that gives **the same bits**. The CPU is checked
-//! once per process; [`Kernels::active`] is what the rest of the crate uses.
-//! Setting the environment variable `NNINIT_ISA=scalar` (or `avx2`, `avx512`)
-//! before the first fill forces a path; [`Kernels::new`] picks one explicitly.
-//! [`Isa::Avx512`] selects the AVX-512 GEMM micro-kernels
-//! ([`crate::gemm`]); its fills are the AVX2 kernels for now.
+//! every instruction set in [`Isa`]: AVX-512 (16 lanes) and AVX2+FMA (8
+//! lanes) on x86-64, detected at run time, and a portable scalar path, all
+//! giving **the same bits**. The CPU is checked once per process;
+//! [`Kernels::active`] is what the rest of the crate uses. Setting the
+//! environment variable `NNINIT_ISA=scalar` (or `avx2`, `avx512`) before the
+//! first fill forces a path; [`Kernels::new`] picks one explicitly.
 //!
 //! # Parallelism
 //! Fills run on rayon's current thread pool over fixed blocks of
@@ -34,6 +33,8 @@ use crate::rng::{BLOCK, Stream};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 pub(crate) mod math;
 mod scalar;
 pub(crate) mod torch;
@@ -64,9 +65,7 @@ pub enum Isa {
     Scalar,
     /// x86-64 AVX2 with FMA.
     Avx2Fma,
-    /// x86-64 AVX-512 (F, BW, DQ, VL, with AVX2 and FMA). GEMM: the AVX-512
-    /// micro-kernels. Fills: the AVX2 kernels until the AVX-512 fill backend
-    /// lands (same bits as every other path).
+    /// x86-64 AVX-512 (F, BW, DQ and VL, with AVX2 and FMA): 16 lanes.
     Avx512,
 }
 
@@ -140,20 +139,8 @@ enum Backend {
     Scalar(Scalar),
     #[cfg(target_arch = "x86_64")]
     Avx2(avx2::Avx2),
-    /// [`Isa::Avx512`]: the fills run the AVX2 kernels (an AVX-512 CPU has
-    /// AVX2 and FMA) until the AVX-512 fill backend lands.
     #[cfg(target_arch = "x86_64")]
-    Avx512(avx2::Avx2),
-}
-
-/// Whether this CPU has the AVX-512 subsets [`Isa::Avx512`] needs (F, BW,
-/// DQ, VL); AVX2 and FMA are checked by `avx2::Avx2::new`.
-#[cfg(target_arch = "x86_64")]
-fn has_avx512() -> bool {
-    is_x86_feature_detected!("avx512f")
-        && is_x86_feature_detected!("avx512bw")
-        && is_x86_feature_detected!("avx512dq")
-        && is_x86_feature_detected!("avx512vl")
+    Avx512(avx512::Avx512),
 }
 
 static ACTIVE: OnceLock<Kernels> = OnceLock::new();
@@ -168,8 +155,7 @@ impl Kernels {
                 .map(|t| Kernels(Backend::Avx2(t)))
                 .ok_or(Error::IsaUnsupported { isa: isa.name() }),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => avx2::Avx2::new()
-                .filter(|_| has_avx512())
+            Isa::Avx512 => avx512::Avx512::new()
                 .map(|t| Kernels(Backend::Avx512(t)))
                 .ok_or(Error::IsaUnsupported { isa: isa.name() }),
             #[cfg(not(target_arch = "x86_64"))]
@@ -229,9 +215,10 @@ impl Kernels {
             Backend::Scalar(s) => math::constant(s, chunk, value, stores),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
-            Backend::Avx2(t) | Backend::Avx512(t) => unsafe {
-                avx2::constant(t, chunk, value, stores)
-            },
+            Backend::Avx2(t) => unsafe { avx2::constant(t, chunk, value, stores) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: an `Avx512` value exists only on CPUs with its features.
+            Backend::Avx512(t) => unsafe { avx512::constant(t, chunk, value, stores) },
         });
     }
 
@@ -250,9 +237,10 @@ impl Kernels {
             Backend::Scalar(s) => math::threshold_mask(s, chunk, threshold),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
-            Backend::Avx2(t) | Backend::Avx512(t) => unsafe {
-                avx2::threshold_mask(t, chunk, threshold)
-            },
+            Backend::Avx2(t) => unsafe { avx2::threshold_mask(t, chunk, threshold) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: an `Avx512` value exists only on CPUs with its features.
+            Backend::Avx512(t) => unsafe { avx512::threshold_mask(t, chunk, threshold) },
         });
         Ok(())
     }
@@ -271,9 +259,10 @@ impl Kernels {
             Backend::Scalar(s) => math::fill_range(s, sampler, stream, at, chunk, stores),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
-            Backend::Avx2(t) | Backend::Avx512(t) => unsafe {
-                avx2::fill(t, sampler, stream, at, chunk, stores)
-            },
+            Backend::Avx2(t) => unsafe { avx2::fill(t, sampler, stream, at, chunk, stores) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: an `Avx512` value exists only on CPUs with its features.
+            Backend::Avx512(t) => unsafe { avx512::fill(t, sampler, stream, at, chunk, stores) },
         });
     }
 }
@@ -292,9 +281,10 @@ impl Kernels {
             Backend::Scalar(s) => torch::uniform_fill(s, mt, from, to, out),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
-            Backend::Avx2(t) | Backend::Avx512(t) => unsafe {
-                avx2::torch_uniform(t, mt, from, to, out)
-            },
+            Backend::Avx2(t) => unsafe { avx2::torch_uniform(t, mt, from, to, out) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: an `Avx512` value exists only on CPUs with its features.
+            Backend::Avx512(t) => unsafe { avx512::torch_uniform(t, mt, from, to, out) },
         }
     }
 
@@ -312,9 +302,10 @@ impl Kernels {
             Backend::Scalar(s) => torch::normal_fill(s, mt, mean, std, out),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
-            Backend::Avx2(t) | Backend::Avx512(t) => unsafe {
-                avx2::torch_normal(t, mt, mean, std, out)
-            },
+            Backend::Avx2(t) => unsafe { avx2::torch_normal(t, mt, mean, std, out) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: an `Avx512` value exists only on CPUs with its features.
+            Backend::Avx512(t) => unsafe { avx512::torch_normal(t, mt, mean, std, out) },
         }
     }
 
@@ -325,7 +316,10 @@ impl Kernels {
             Backend::Scalar(s) => torch::words(s, mt, out),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: an `Avx2` value exists only on CPUs with AVX2 and FMA.
-            Backend::Avx2(t) | Backend::Avx512(t) => unsafe { avx2::torch_words(t, mt, out) },
+            Backend::Avx2(t) => unsafe { avx2::torch_words(t, mt, out) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: an `Avx512` value exists only on CPUs with its features.
+            Backend::Avx512(t) => unsafe { avx512::torch_words(t, mt, out) },
         }
     }
 }

@@ -10,11 +10,14 @@ use std::mem::MaybeUninit;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_xoshiro::rand_core::Rng;
 
-use super::vector::{Backend, Simd, WIDTH};
+use super::vector::{Backend, Simd};
 
 /// The scalar backend. Always available.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Scalar;
+
+/// Lanes of the scalar backend's "vectors" (arrays).
+const WIDTH: usize = 8;
 
 type F = [f32; WIDTH];
 type I = [u32; WIDTH];
@@ -42,6 +45,8 @@ fn mask(c: bool) -> u32 {
 impl Simd for Scalar {
     type F = F;
     type I = I;
+    /// All ones in a set lane, zero elsewhere.
+    type M = I;
 
     #[inline(always)]
     fn splat(self, v: f32) -> F {
@@ -138,20 +143,53 @@ impl Simd for Scalar {
         std::array::from_fn(|i| mask(a[i] < b[i]))
     }
     #[inline(always)]
+    fn ne(self, a: F, b: F) -> I {
+        // Ordered not-equal (`_CMP_NEQ_OQ`): false when either is NaN,
+        // unlike `!=`.
+        std::array::from_fn(|i| {
+            mask(matches!(
+                a[i].partial_cmp(&b[i]),
+                Some(std::cmp::Ordering::Less | std::cmp::Ordering::Greater)
+            ))
+        })
+    }
+    #[inline(always)]
+    fn sign_mask(self, a: I) -> I {
+        a.map(|x| mask(x >> 31 != 0))
+    }
+    #[inline(always)]
+    fn mask_or(self, a: I, b: I) -> I {
+        self.or(a, b)
+    }
+    #[inline(always)]
+    fn mask_and(self, a: I, b: I) -> I {
+        self.and(a, b)
+    }
+    #[inline(always)]
+    fn and_m(self, m: I, a: I) -> I {
+        self.and(m, a)
+    }
+    #[inline(always)]
     fn sra<const N: i32>(self, a: I) -> I {
         a.map(|x| ((x as i32) >> N) as u32)
     }
     #[inline(always)]
-    fn any(self, mask: I) -> bool {
-        mask.iter().any(|&x| x >> 31 != 0)
+    fn any(self, m: I) -> bool {
+        m.iter().any(|&x| x != 0)
     }
     #[inline(always)]
-    fn blend(self, mask: I, a: F, b: F) -> F {
-        std::array::from_fn(|i| if mask[i] >> 31 != 0 { a[i] } else { b[i] })
+    fn all(self, m: I) -> bool {
+        m.iter().all(|&x| x != 0)
+    }
+    #[inline(always)]
+    fn blend(self, m: I, a: F, b: F) -> F {
+        std::array::from_fn(|i| if m[i] != 0 { a[i] } else { b[i] })
     }
 }
 
 impl Backend for Scalar {
+    const LANES: usize = WIDTH;
+
     type Rng = [Xoshiro256PlusPlus; 8];
 
     #[inline(always)]
@@ -175,25 +213,43 @@ impl Backend for Scalar {
     }
 
     #[inline(always)]
-    fn load_u32(self, src: &[u32; WIDTH]) -> I {
-        *src
+    fn rng_skip_step(self, rng: &mut Self::Rng) {
+        for lane in rng {
+            lane.next_u64();
+        }
+    }
+
+    /// One step per group: partners are already in the same lane.
+    #[inline(always)]
+    fn pair_i(self, v: [I; 2]) -> [I; 2] {
+        v
     }
     #[inline(always)]
-    fn store_u32(self, dst: &mut [u32; WIDTH], v: I) {
-        *dst = v;
+    fn pair_f(self, v: [F; 2]) -> [F; 2] {
+        v
+    }
+
+    #[inline(always)]
+    fn load_u32(self, src: &[u32]) -> I {
+        src.try_into().expect("WIDTH words")
     }
     #[inline(always)]
-    fn load(self, src: &[f32; WIDTH]) -> F {
-        *src
+    fn store_u32(self, dst: &mut [u32], v: I) {
+        dst.copy_from_slice(&v);
     }
     #[inline(always)]
-    fn store(self, dst: &mut [MaybeUninit<f32>; WIDTH], v: F) {
+    fn load(self, src: &[f32]) -> F {
+        src.try_into().expect("WIDTH floats")
+    }
+    #[inline(always)]
+    fn store(self, dst: &mut [MaybeUninit<f32>], v: F) {
+        assert_eq!(dst.len(), WIDTH, "WIDTH slots");
         for (d, x) in dst.iter_mut().zip(v) {
             d.write(x);
         }
     }
     #[inline(always)]
-    fn store_stream(self, dst: &mut [MaybeUninit<f32>; WIDTH], v: F) {
+    fn store_stream(self, dst: &mut [MaybeUninit<f32>], v: F) {
         self.store(dst, v);
     }
     #[inline(always)]

@@ -23,10 +23,19 @@
 //! contractions (below). When `numel % 16 ≠ 0`, 16 more words are drawn and
 //! the last 16 outputs recomputed from them, overwriting part of the last
 //! full block: `numel + 16` words in all.
+//!
+//! A 16-lane backend transforms two blocks of 16 at once: [`Backend::pair_i`]
+//! puts `u[0..8]` of both blocks in one vector and `u[8..16]` of both in the
+//! other, and `pair_f` puts the outputs back in order. Every operation is
+//! lane-wise, so the bits do not depend on the width.
+//!
+//! # Vector widths
+//! The twist and the tempering work on `LANES` words at a time (8 or 16);
+//! see [`twist`] for why any width up to 16 gives the serial engine's words.
 
 use std::mem::MaybeUninit;
 
-use super::vector::{Backend, Simd, WIDTH, X2};
+use super::vector::{Backend, CacheAligned, MAX_LANES, Simd, X2};
 use crate::rng::mt19937::{self, M, MATRIX_A, Mt19937, N};
 
 /// Words drawn ahead of their transform (a multiple of 32: two normal
@@ -38,10 +47,10 @@ const TWO_M24: f32 = 1.0 / 16_777_216.0;
 
 #[inline(always)]
 fn load_u32<B: Backend>(b: B, s: &[u32], at: usize) -> B::I {
-    b.load_u32(s[at..at + WIDTH].try_into().expect("WIDTH words"))
+    b.load_u32(&s[at..at + B::LANES])
 }
 
-/// Eight words of the twist: `k ^ (y >> 1) ^ (v odd ? MATRIX_A : 0)` with
+/// `LANES` words of the twist: `k ^ (y >> 1) ^ (v odd ? MATRIX_A : 0)` with
 /// `y = (u & 0x80000000) | (v & 0x7fffffff)`.
 #[inline(always)]
 fn twist8<B: Backend>(b: B, u: B::I, v: B::I, k: B::I) -> B::I {
@@ -55,43 +64,46 @@ fn twist8<B: Backend>(b: B, u: B::I, v: B::I, k: B::I) -> B::I {
     b.xor(b.xor(k, b.shr::<1>(y)), mag)
 }
 
-/// `next_state`, eight words at a time. Word `i < 227` uses the old
+/// `next_state`, `LANES` words at a time. Word `i < 227` uses the old
 /// `state[i + 397]`, word `i ≥ 227` the new `state[i − 227]`; both are at
-/// least eight words away from `i`, so each group of eight reads only
-/// values that are final for it.
+/// least 16 words away from `i`, so each group of `LANES ≤ 16` words reads
+/// only values that are final for it (and the old `state[i + 1]`, which the
+/// group itself overwrites only after reading it).
 ///
-/// The groups start at multiples of eight (words 224..232, where the two
-/// rules meet, are done one by one), so that the tempering that reads the
-/// state right after reads exactly the vectors just stored: a load that
-/// straddles two recent stores cannot be forwarded from them and stalls.
+/// The groups start at multiples of `LANES` (words 224..224 + LANES, where
+/// the two rules meet, are done one by one), so that the tempering that
+/// reads the state right after reads exactly the vectors just stored: a load
+/// that straddles two recent stores cannot be forwarded from them and
+/// stalls.
 #[inline(always)]
 pub(crate) fn twist<B: Backend>(b: B, s: &mut [u32; N]) {
-    const SEAM: usize = (N - M) / WIDTH * WIDTH; // 224
+    let width = B::LANES;
+    let seam = (N - M) / width * width; // 224 for 8 and 16 lanes
     let mut i = 0;
-    while i < SEAM {
+    while i < seam {
         let w = twist8(
             b,
             load_u32(b, s, i),
             load_u32(b, s, i + 1),
             load_u32(b, s, i + M),
         );
-        b.store_u32((&mut s[i..i + WIDTH]).try_into().expect("WIDTH words"), w);
-        i += WIDTH;
+        b.store_u32(&mut s[i..i + width], w);
+        i += width;
     }
-    while i < SEAM + WIDTH {
+    while i < seam + width {
         let k = if i < N - M { s[i + M] } else { s[i + M - N] };
         s[i] = mt19937::twist_word(s[i], s[i + 1], k);
         i += 1;
     }
-    while i + WIDTH < N {
+    while i + width < N {
         let w = twist8(
             b,
             load_u32(b, s, i),
             load_u32(b, s, i + 1),
             load_u32(b, s, i + M - N),
         );
-        b.store_u32((&mut s[i..i + WIDTH]).try_into().expect("WIDTH words"), w);
-        i += WIDTH;
+        b.store_u32(&mut s[i..i + width], w);
+        i += width;
     }
     while i < N - 1 {
         s[i] = mt19937::twist_word(s[i], s[i + 1], s[i + M - N]);
@@ -100,7 +112,7 @@ pub(crate) fn twist<B: Backend>(b: B, s: &mut [u32; N]) {
     s[N - 1] = mt19937::twist_word(s[N - 1], s[0], s[M - 1]);
 }
 
-/// The tempering of eight words.
+/// The tempering of `LANES` words.
 #[inline(always)]
 fn temper8<B: Backend>(b: B, y: B::I) -> B::I {
     let y = b.xor(y, b.shr::<11>(y));
@@ -125,12 +137,12 @@ pub(crate) fn words<B: Backend>(b: B, mt: &mut Mt19937, out: &mut [u32]) {
         let start = mt.next as usize;
         let take = ((mt.left - 1) as usize).min(out.len() - pos);
         let (src, dst) = (&mt.state[start..start + take], &mut out[pos..pos + take]);
-        let (src8, src_tail) = src.as_chunks::<WIDTH>();
-        let (dst8, dst_tail) = dst.as_chunks_mut::<WIDTH>();
-        for (s, d) in src8.iter().zip(dst8) {
+        let mut src_v = src.chunks_exact(B::LANES);
+        let mut dst_v = dst.chunks_exact_mut(B::LANES);
+        for (s, d) in (&mut src_v).zip(&mut dst_v) {
             b.store_u32(d, temper8(b, b.load_u32(s)));
         }
-        for (s, d) in src_tail.iter().zip(dst_tail) {
+        for (s, d) in src_v.remainder().iter().zip(dst_v.into_remainder()) {
             *d = mt19937::temper(*s);
         }
         mt.next += take as u32;
@@ -139,19 +151,19 @@ pub(crate) fn words<B: Backend>(b: B, mt: &mut Mt19937, out: &mut [u32]) {
     }
 }
 
-/// Eight words as `uniform_real_distribution<float>(0, 1)`: `(w & 0xFFFFFF) · 2⁻²⁴`.
+/// Words as `uniform_real_distribution<float>(0, 1)`: `(w & 0xFFFFFF) · 2⁻²⁴`.
 #[inline(always)]
 fn unit24<S: Simd>(s: S, w: S::I) -> S::F {
     s.mul(s.i_to_f(s.and(w, s.splat_i(0x00ff_ffff))), s.splat(TWO_M24))
 }
 
-/// `uniform_(from, to)` on eight words (module docs).
+/// `uniform_(from, to)` on `LANES` words (module docs).
 #[inline(always)]
 fn uniform8<B: Backend>(b: B, w: B::I, from: f32, range: f32, to: f32) -> B::F {
     let (from, to) = (b.splat(from), b.splat(to));
     let v = b.fma(unit24(b, w), b.splat(range), from);
     // v == to (v and to are finite): neither is below the other.
-    let differs = b.or(b.lt(v, to), b.lt(to, v));
+    let differs = b.ne(v, to);
     b.blend(differs, v, from)
 }
 
@@ -166,24 +178,22 @@ pub(crate) fn uniform_fill<B: Backend>(
     out: &mut [MaybeUninit<f32>],
 ) {
     let range = to - from;
-    let mut buf = [0u32; CHUNK];
+    let mut buf = CacheAligned([0u32; CHUNK]);
+    let buf = &mut buf.0;
     for piece in out.chunks_mut(CHUNK) {
         let w = &mut buf[..piece.len()];
         words(b, mt, w);
-        let (w8, w_tail) = w.as_chunks::<WIDTH>();
-        let (out8, out_tail) = piece.as_chunks_mut::<WIDTH>();
-        for (w, o) in w8.iter().zip(out8) {
+        let mut w_v = w.chunks_exact(B::LANES);
+        let mut out_v = piece.chunks_exact_mut(B::LANES);
+        for (w, o) in (&mut w_v).zip(&mut out_v) {
             b.store(o, uniform8(b, b.load_u32(w), from, range, to));
         }
+        let (w_tail, out_tail) = (w_v.remainder(), out_v.into_remainder());
         if !w_tail.is_empty() {
-            let mut padded = [0u32; WIDTH];
+            let mut padded = [0u32; MAX_LANES];
             padded[..w_tail.len()].copy_from_slice(w_tail);
-            let mut spill = [MaybeUninit::uninit(); WIDTH];
-            b.store(
-                &mut spill,
-                uniform8(b, b.load_u32(&padded), from, range, to),
-            );
-            out_tail.copy_from_slice(&spill[..out_tail.len()]);
+            let v = uniform8(b, b.load_u32(&padded[..B::LANES]), from, range, to);
+            b.store_partial(out_tail, v);
         }
     }
 }
@@ -239,9 +249,9 @@ fn log256<S: Simd>(s: S, x: S::F) -> S::F {
         s.splat_i(0x3f00_0000),
     ));
     let mask = s.lt(x, s.splat(SQRTHF));
-    let tmp = s.bitcast_f(s.and(mask, s.bitcast_i(x)));
+    let tmp = s.bitcast_f(s.and_m(mask, s.bitcast_i(x)));
     let x = s.sub(x, one);
-    let e = s.sub(e, s.bitcast_f(s.and(mask, s.bitcast_i(one))));
+    let e = s.sub(e, s.bitcast_f(s.and_m(mask, s.bitcast_i(one))));
     let x = s.add(x, tmp);
     let z = s.mul(x, x);
     let mut y = s.fma(s.splat(LOG_P[0]), x, s.splat(LOG_P[1]));
@@ -264,8 +274,8 @@ fn sincos256<S: Simd>(s: S, theta: S::F) -> [S::F; 2] {
     let j = s.and(s.add_i(s.trunc_i(y), s.splat_i(1)), s.splat_i(!1));
     let y = s.i_to_f(j);
     let swap_sign_sin = s.shl::<29>(s.and(j, s.splat_i(4)));
-    // Bit 1 of j set: the polynomials swap (mask in the sign bit).
-    let swap = s.shl::<30>(j);
+    // Bit 1 of j set: the polynomials swap.
+    let swap = s.sign_mask(s.shl::<30>(j));
     let x = s.fma(y, s.splat(DP[0]), theta);
     let x = s.fma(s.splat(DP[1]), y, x);
     let x = s.fma(y, s.splat(DP[2]), x);
@@ -293,8 +303,8 @@ fn sincos256<S: Simd>(s: S, theta: S::F) -> [S::F; 2] {
     ]
 }
 
-/// `NormalFill16` on the uniforms `u[0..8]` (`lo`) and `u[8..16]` (`hi`):
-/// outputs `[0..8]` and `[8..16]`.
+/// `NormalFill16` on the uniforms `u[j]` (`lo`) and their partners
+/// `u[j + 8]` (`hi`): outputs `j` and `j + 8`, lane-wise.
 #[inline(always)]
 fn normal16<S: Simd>(s: S, lo: S::F, hi: S::F, mean: f32, std: f32) -> [S::F; 2] {
     let u1 = s.sub(s.splat(1.0), lo);
@@ -308,12 +318,36 @@ fn normal16<S: Simd>(s: S, lo: S::F, hi: S::F, mean: f32, std: f32) -> [S::F; 2]
     ]
 }
 
-/// Stores the 16 outputs of one block.
+/// The uniforms of one group of `2 · LANES` words (`LANES / 8` blocks of
+/// 16) starting at `w[at]`, paired: `[u[j]…, u[j + 8]…]`.
 #[inline(always)]
-fn store16<B: Backend>(b: B, out: &mut [MaybeUninit<f32>], v: [B::F; 2]) {
-    let (halves, _) = out[..16].as_chunks_mut::<WIDTH>();
-    b.store(&mut halves[0], v[0]);
-    b.store(&mut halves[1], v[1]);
+fn paired_uniforms<B: Backend>(b: B, w: &[u32], at: usize) -> [B::F; 2] {
+    let [lo, hi] = b.pair_i([load_u32(b, w, at), load_u32(b, w, at + B::LANES)]);
+    [unit24(b, lo), unit24(b, hi)]
+}
+
+/// `NormalFill16` on the first `out.len()` (a multiple of 16, less than a
+/// group) words of `w`; the rest of the group is padded with zeros and its
+/// values dropped.
+#[inline(always)]
+fn normal_partial_group<B: Backend>(
+    b: B,
+    w: &[u32],
+    mean: f32,
+    std: f32,
+    out: &mut [MaybeUninit<f32>],
+) {
+    let mut padded = [0u32; 2 * MAX_LANES];
+    padded[..w.len()].copy_from_slice(w);
+    let [lo, hi] = paired_uniforms(b, &padded, 0);
+    let [v0, v1] = b.pair_f(normal16(b, lo, hi, mean, std));
+    if out.len() < B::LANES {
+        b.store_partial(out, v0);
+    } else {
+        let (first, rest) = out.split_at_mut(B::LANES);
+        b.store(first, v0);
+        b.store_partial(rest, v1);
+    }
 }
 
 /// PyTorch's large-path `normal_(mean, std)` on `out` (`out.len() >= 16`),
@@ -328,7 +362,10 @@ pub(crate) fn normal_fill<B: Backend>(
 ) {
     debug_assert!(out.len() >= 16, "the large normal path needs 16 elements");
     let n = out.len();
-    let mut buf = [0u32; CHUNK];
+    let lanes = B::LANES;
+    let group = 2 * lanes;
+    let mut buf = CacheAligned([0u32; CHUNK]);
+    let buf = &mut buf.0;
     let full = n / 16;
     let mut block = 0;
     while block < full {
@@ -336,21 +373,36 @@ pub(crate) fn normal_fill<B: Backend>(
         let w = &mut buf[..16 * blocks];
         words(b, mt, w);
         let dst = &mut out[16 * block..16 * (block + blocks)];
-        let (pairs, single) = w.as_chunks::<32>();
-        let (dst_pairs, dst_single) = dst.as_chunks_mut::<32>();
+        let mut w_pairs = w.chunks_exact(2 * group);
+        let mut dst_pairs = dst.chunks_exact_mut(2 * group);
         let x2 = X2(b);
-        for (w, d) in pairs.iter().zip(dst_pairs) {
-            // (No closures here: see `avx2::rng_next`.)
-            let lo = [unit24(b, load_u32(b, w, 0)), unit24(b, load_u32(b, w, 16))];
-            let hi = [unit24(b, load_u32(b, w, 8)), unit24(b, load_u32(b, w, 24))];
-            let [first, second] = normal16(x2, lo, hi, mean, std);
-            store16(b, &mut d[..16], [first[0], second[0]]);
-            store16(b, &mut d[16..], [first[1], second[1]]);
+        for (w, d) in (&mut w_pairs).zip(&mut dst_pairs) {
+            // Two groups in lockstep. (No closures here: see
+            // `avx2::rng_next`.)
+            let first = paired_uniforms(b, w, 0);
+            let second = paired_uniforms(b, w, group);
+            let lo = [first[0], second[0]];
+            let hi = [first[1], second[1]];
+            let [z_lo, z_hi] = normal16(x2, lo, hi, mean, std);
+            let [v0, v1] = b.pair_f([z_lo[0], z_hi[0]]);
+            let [v2, v3] = b.pair_f([z_lo[1], z_hi[1]]);
+            b.store(&mut d[..lanes], v0);
+            b.store(&mut d[lanes..2 * lanes], v1);
+            b.store(&mut d[2 * lanes..3 * lanes], v2);
+            b.store(&mut d[3 * lanes..], v3);
         }
-        if !single.is_empty() {
-            let lo = unit24(b, load_u32(b, single, 0));
-            let hi = unit24(b, load_u32(b, single, 8));
-            store16(b, dst_single, normal16(b, lo, hi, mean, std));
+        let (w_rest, dst_rest) = (w_pairs.remainder(), dst_pairs.into_remainder());
+        let mut w_groups = w_rest.chunks_exact(group);
+        let mut dst_groups = dst_rest.chunks_exact_mut(group);
+        for (w, d) in (&mut w_groups).zip(&mut dst_groups) {
+            let [lo, hi] = paired_uniforms(b, w, 0);
+            let [v0, v1] = b.pair_f(normal16(b, lo, hi, mean, std));
+            b.store(&mut d[..lanes], v0);
+            b.store(&mut d[lanes..], v1);
+        }
+        let (w_rest, dst_rest) = (w_groups.remainder(), dst_groups.into_remainder());
+        if !w_rest.is_empty() {
+            normal_partial_group(b, w_rest, mean, std, dst_rest);
         }
         block += blocks;
     }
@@ -359,8 +411,6 @@ pub(crate) fn normal_fill<B: Backend>(
         // a block recomputed from 16 fresh words over the last 16 outputs.
         words(b, mt, &mut buf[..n % 16]);
         words(b, mt, &mut buf[..16]);
-        let lo = unit24(b, load_u32(b, &buf, 0));
-        let hi = unit24(b, load_u32(b, &buf, 8));
-        store16(b, &mut out[n - 16..], normal16(b, lo, hi, mean, std));
+        normal_partial_group(b, &buf[..16], mean, std, &mut out[n - 16..]);
     }
 }

@@ -8,6 +8,8 @@ use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 
 use crate::error::{Error, Result};
+use crate::kernels::INLINE_MAX;
+use crate::rng::BLOCK;
 
 /// Alignment of every non-empty buffer: one cache line, and a whole AVX-512 vector.
 pub(crate) const ALIGN: usize = 64;
@@ -92,18 +94,20 @@ impl AlignedBuf {
     }
 
     /// Allocates a buffer holding a copy of `data`.
+    ///
+    /// Large copies (clones, `Tensor::from_slice`, loaded state dicts) run in
+    /// parallel over the same blocks as the fills, so the first touch of the
+    /// fresh pages (the page faults and the kernel's zeroing of each huge
+    /// page) is spread over the threads too.
     pub(crate) fn from_slice(data: &[f32]) -> Self {
         // SAFETY: `MaybeUninit<f32>` has the same layout as `f32`, and reading
         // initialized floats through it is always allowed.
         let src = unsafe {
             std::slice::from_raw_parts(data.as_ptr().cast::<MaybeUninit<f32>>(), data.len())
         };
-        // SAFETY: `copy_from_slice` writes every one of the `data.len()` slots.
-        let made = unsafe {
-            Self::new_with(data.len(), &[data.len()], |slots| {
-                slots.copy_from_slice(src)
-            })
-        };
+        // SAFETY: `copy_parallel` writes every one of the `data.len()` slots.
+        let made =
+            unsafe { Self::new_with(data.len(), &[data.len()], |slots| copy_parallel(src, slots)) };
         made.expect("an existing slice always has an allocatable size")
     }
 
@@ -126,6 +130,19 @@ impl AlignedBuf {
     #[inline]
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+}
+
+/// `dst.copy_from_slice(src)`, in parallel on the current rayon pool for
+/// copies larger than [`INLINE_MAX`] elements.
+fn copy_parallel(src: &[MaybeUninit<f32>], dst: &mut [MaybeUninit<f32>]) {
+    use rayon::prelude::*;
+    if dst.len() <= INLINE_MAX || rayon::current_num_threads() == 1 {
+        dst.copy_from_slice(src);
+    } else {
+        dst.par_chunks_mut(BLOCK)
+            .zip(src.par_chunks(BLOCK))
+            .for_each(|(d, s)| d.copy_from_slice(s));
     }
 }
 
@@ -182,6 +199,21 @@ mod tests {
             let c = b.clone();
             assert_eq!(c.as_slice(), b.as_slice());
         }
+    }
+
+    #[test]
+    fn large_copies_are_exact() {
+        let n = HUGE_THRESHOLD / 4 + 7; // parallel (> INLINE_MAX) and huge-page aligned
+        let data: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 3.0).collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let b = pool.install(|| AlignedBuf::from_slice(&data));
+        assert_eq!(b.as_slice(), &data[..]);
+        let c = pool.install(|| b.clone());
+        assert_eq!(c.as_slice(), &data[..]);
+        assert_eq!(c.as_slice().as_ptr() as usize % HUGE_PAGE, 0);
     }
 
     #[test]
