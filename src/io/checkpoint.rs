@@ -559,10 +559,12 @@ impl Files {
         let mut names = HashMap::new();
         let mut total = 0u64;
         for (k, (map, file)) in self.maps.iter().zip(&self.names).enumerate() {
-            let p = safetensors::parse(map.bytes()).map_err(|e| Error::Checkpoint {
-                file: file.clone(),
-                reason: e.to_string(),
-            })?;
+            let p = safetensors::parse(map.bytes())
+                .map_err(|e| Error::Checkpoint {
+                    file: file.clone(),
+                    reason: e.to_string(),
+                })?
+                .releasing(map);
             for (name, bytes) in p.tensor_sizes() {
                 total += bytes;
                 if let Some(prev) = names.insert(name.to_string(), k) {

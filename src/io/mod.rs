@@ -97,4 +97,32 @@ impl MappedFile {
     pub(crate) fn bytes(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&[])
     }
+
+    /// Drops the pages wholly inside `part` (a sub-slice of [`Self::bytes`])
+    /// from this process's memory: they stay in the page cache and are read
+    /// back on the next access. A loader calls it after copying a tensor out,
+    /// so the mapped file does not add its size to the resident set.
+    pub(crate) fn release(&self, part: &[u8]) {
+        let Some(map) = &self.map else { return };
+        let base = map.as_ptr() as usize;
+        let start = part.as_ptr() as usize;
+        assert!(
+            start >= base && start + part.len() <= base + map.len(),
+            "release: not a part of this map"
+        );
+        const PAGE: usize = 4096;
+        let from = (start - base).div_ceil(PAGE) * PAGE;
+        let to = (start - base + part.len()) / PAGE * PAGE;
+        if to > from {
+            // SAFETY: the map is private and read only, so MADV_DONTNEED
+            // discards nothing but clean copies of the file's pages; every
+            // later access (the references into the map stay valid) faults
+            // the same bytes back in from the file, which this crate never
+            // modifies while mapped (see `open`). The range lies inside the
+            // map (checked above) and starts on a page boundary.
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
+            };
+        }
+    }
 }
