@@ -710,13 +710,17 @@ impl LoadSource for Parsed<'_> {
             ValueMut::F32(out) => {
                 // In pieces, each released from the map once copied: the
                 // resident set grows by a piece, not by the tensor.
+                // Pieces in parallel (both cores copy).
+                use rayon::prelude::*;
                 let per = CHUNK_BYTES / t.dtype.size();
-                for (o, b) in out.chunks_mut(per).zip(t.bytes.chunks(CHUNK_BYTES)) {
-                    dtype::decode_to_f32(b, t.dtype, o);
-                    if let Some(map) = self.map {
-                        map.release(b);
-                    }
-                }
+                out.par_chunks_mut(per)
+                    .zip(t.bytes.par_chunks(CHUNK_BYTES))
+                    .for_each(|(o, b)| {
+                        dtype::decode_to_f32(b, t.dtype, o);
+                        if let Some(map) = self.map {
+                            map.release(b);
+                        }
+                    });
             }
             ValueMut::I64(out) => {
                 if t.dtype == Dtype::I64 {
