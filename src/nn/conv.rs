@@ -20,6 +20,7 @@ use crate::gemm::{self, MatMut, MatRef};
 use crate::init::{FanMode, Init, Nonlinearity, calculate_fan_in_and_fan_out};
 use crate::rng::Generator;
 use crate::tensor::Tensor;
+use rayon::prelude::*;
 
 /// The padding of a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -438,6 +439,20 @@ fn im2col(g: &Geometry, x: &[f32], c0: usize, cols: &mut [f32]) {
                 let row = &mut cols[((c * g.kh + i) * g.kw + j) * p..][..p];
                 let dy = (i * g.dilation[0]) as isize - g.pad[0] as isize;
                 let dx = (j * g.dilation[1]) as isize - g.pad[1] as isize;
+                // The output columns whose input column lies inside the
+                // row: `lo..hi` (the rest is padding).
+                let (s, w) = (g.stride[1] as isize, g.w as isize);
+                let lo = if dx < 0 {
+                    ((-dx + s - 1) / s) as usize
+                } else {
+                    0
+                };
+                let hi = if w - dx <= 0 {
+                    0
+                } else {
+                    (((w - dx + s - 1) / s) as usize).min(g.wo)
+                };
+                let lo = lo.min(hi);
                 for oh in 0..g.ho {
                     let y = (oh * g.stride[0]) as isize + dy;
                     let out = &mut row[oh * g.wo..(oh + 1) * g.wo];
@@ -446,13 +461,18 @@ fn im2col(g: &Geometry, x: &[f32], c0: usize, cols: &mut [f32]) {
                         continue;
                     }
                     let src = &plane[y as usize * g.w..(y as usize + 1) * g.w];
-                    for (ow, o) in out.iter_mut().enumerate() {
-                        let xx = (ow * g.stride[1]) as isize + dx;
-                        *o = if xx < 0 || xx >= g.w as isize {
-                            0.0
-                        } else {
-                            src[xx as usize]
-                        };
+                    out[..lo].fill(0.0);
+                    out[hi..].fill(0.0);
+                    let first = (lo as isize * s + dx) as usize;
+                    if s == 1 {
+                        out[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
+                    } else {
+                        for (o, &v) in out[lo..hi]
+                            .iter_mut()
+                            .zip(src[first..].iter().step_by(s as usize))
+                        {
+                            *o = v;
+                        }
                     }
                 }
             }
@@ -494,31 +514,47 @@ fn col2im(g: &Geometry, cols: &[f32], c0: usize, dx: &mut [f32]) {
 fn conv_forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Result<Vec<f32>> {
     let (k, p, og) = (g.k(), g.p(), g.o_per_group());
     let mut out = vec![0.0f32; g.n * g.o * p];
-    let mut cols = if g.is_pointwise() {
-        Vec::new()
-    } else {
-        vec![0.0f32; k * p]
-    };
-    for n in 0..g.n {
-        let xs = &x[n * g.c * g.h * g.w..(n + 1) * g.c * g.h * g.w];
-        let ys = &mut out[n * g.o * p..(n + 1) * g.o * p];
+    if out.is_empty() {
+        return Ok(out);
+    }
+    if g.c * g.h * g.w == 0 {
+        // No input values (zero channels or an empty, padded plane): the
+        // products are zero, the output is the bias.
         if let Some(b) = bias {
-            for (row, &b) in ys.chunks_exact_mut(p.max(1)).zip(b) {
+            for (row, &b) in out.chunks_exact_mut(p.max(1)).zip(b.iter().cycle()) {
                 row.fill(b);
             }
         }
-        for grp in 0..g.groups {
-            let b_mat = if g.is_pointwise() {
-                MatRef::row_major(&xs[grp * k * p..(grp + 1) * k * p], k, p)?
-            } else {
-                im2col(g, xs, grp * g.c_per_group(), &mut cols);
-                MatRef::row_major(&cols, k, p)?
-            };
-            let w = MatRef::row_major(&weight[grp * og * k..(grp + 1) * og * k], og, k)?;
-            let y = MatMut::row_major(&mut ys[grp * og * p..(grp + 1) * og * p], og, p)?;
-            gemm::gemm(1.0, w, b_mat, if bias.is_some() { 1.0 } else { 0.0 }, y)?;
-        }
+        return Ok(out);
     }
+    let cols_len = if g.is_pointwise() { 0 } else { k * p };
+    // Samples in parallel (each with its own column buffer; the products
+    // inside are parallel too). Every output element is computed the same
+    // way whatever the split, so the bits do not depend on the thread count.
+    out.par_chunks_mut(g.o * p)
+        .zip(x.par_chunks(g.c * g.h * g.w))
+        .try_for_each_init(
+            || vec![0.0f32; cols_len],
+            |cols, (ys, xs)| -> Result<()> {
+                if let Some(b) = bias {
+                    for (row, &b) in ys.chunks_exact_mut(p.max(1)).zip(b) {
+                        row.fill(b);
+                    }
+                }
+                for grp in 0..g.groups {
+                    let b_mat = if g.is_pointwise() {
+                        MatRef::row_major(&xs[grp * k * p..(grp + 1) * k * p], k, p)?
+                    } else {
+                        im2col(g, xs, grp * g.c_per_group(), cols);
+                        MatRef::row_major(cols, k, p)?
+                    };
+                    let w = MatRef::row_major(&weight[grp * og * k..(grp + 1) * og * k], og, k)?;
+                    let y = MatMut::row_major(&mut ys[grp * og * p..(grp + 1) * og * p], og, p)?;
+                    gemm::gemm(1.0, w, b_mat, if bias.is_some() { 1.0 } else { 0.0 }, y)?;
+                }
+                Ok(())
+            },
+        )?;
     Ok(out)
 }
 
