@@ -314,8 +314,10 @@ impl MappedFile {
         let from = (start - base).div_ceil(PAGE) * PAGE;
         let to = (start - base + part.len()) / PAGE * PAGE;
         if to > from {
-            // SAFETY: the map is private and read only, so MADV_DONTNEED
-            // discards nothing but clean copies of the file's pages; every
+            // SAFETY: the map is a read-only file mapping (`Mmap::map`:
+            // shared, never written), so MADV_DONTNEED only unmaps clean
+            // pages of the file from this process (the page cache keeps
+            // them) and discards no data; every
             // later access (the references into the map stay valid) faults
             // the same bytes back in from the file, which this crate never
             // modifies while mapped (see `open`). The range lies inside the
