@@ -428,20 +428,35 @@ pub(crate) fn default_parameters(
     Ok((weight, bias))
 }
 
+/// Floats of one block of the column matrix in the forward (1 MiB).
+const COLUMN_BLOCK_FLOATS: usize = 1 << 18;
+
 /// Unfolds sample `x` (`[C, H, W]`, channels `c0..c0 + C/groups`) into
 /// `cols` (`K × P`, row-major).
 fn im2col(g: &Geometry, x: &[f32], c0: usize, cols: &mut [f32]) {
-    let p = g.p();
+    im2col_block(g, x, c0, 0..g.p(), cols);
+}
+
+/// The columns `positions` (output positions, row-major over `Ho × Wo`) of
+/// [`im2col`]: `cols` is `K × positions.len()`, row-major.
+fn im2col_block(
+    g: &Geometry,
+    x: &[f32],
+    c0: usize,
+    positions: std::ops::Range<usize>,
+    cols: &mut [f32],
+) {
+    let pb = positions.len();
+    let (s, w) = (g.stride[1] as isize, g.w as isize);
     for c in 0..g.c_per_group() {
         let plane = &x[(c0 + c) * g.h * g.w..(c0 + c + 1) * g.h * g.w];
         for i in 0..g.kh {
             for j in 0..g.kw {
-                let row = &mut cols[((c * g.kh + i) * g.kw + j) * p..][..p];
+                let row = &mut cols[((c * g.kh + i) * g.kw + j) * pb..][..pb];
                 let dy = (i * g.dilation[0]) as isize - g.pad[0] as isize;
                 let dx = (j * g.dilation[1]) as isize - g.pad[1] as isize;
                 // The output columns whose input column lies inside the
                 // row: `lo..hi` (the rest is padding).
-                let (s, w) = (g.stride[1] as isize, g.w as isize);
                 let lo = if dx < 0 {
                     ((-dx + s - 1) / s) as usize
                 } else {
@@ -453,25 +468,34 @@ fn im2col(g: &Geometry, x: &[f32], c0: usize, cols: &mut [f32]) {
                     (((w - dx + s - 1) / s) as usize).min(g.wo)
                 };
                 let lo = lo.min(hi);
-                for oh in 0..g.ho {
+                // One output row (or the part of it in the block) at a time.
+                let mut at = positions.start;
+                while at < positions.end {
+                    let (oh, ow0) = (at / g.wo, at % g.wo);
+                    let ow1 = g.wo.min(ow0 + (positions.end - at));
+                    let out = &mut row[at - positions.start..][..ow1 - ow0];
+                    at += ow1 - ow0;
                     let y = (oh * g.stride[0]) as isize + dy;
-                    let out = &mut row[oh * g.wo..(oh + 1) * g.wo];
                     if y < 0 || y >= g.h as isize {
                         out.fill(0.0);
                         continue;
                     }
                     let src = &plane[y as usize * g.w..(y as usize + 1) * g.w];
-                    out[..lo].fill(0.0);
-                    out[hi..].fill(0.0);
-                    let first = (lo as isize * s + dx) as usize;
-                    if s == 1 {
-                        out[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
-                    } else {
-                        for (o, &v) in out[lo..hi]
-                            .iter_mut()
-                            .zip(src[first..].iter().step_by(s as usize))
-                        {
-                            *o = v;
+                    // `lo..hi` clipped to this segment, relative to it.
+                    let (l, h) = (lo.clamp(ow0, ow1) - ow0, hi.clamp(ow0, ow1) - ow0);
+                    out[..l].fill(0.0);
+                    out[h.max(l)..].fill(0.0);
+                    if h > l {
+                        let first = ((ow0 + l) as isize * s + dx) as usize;
+                        if s == 1 {
+                            out[l..h].copy_from_slice(&src[first..first + (h - l)]);
+                        } else {
+                            for (o, &v) in out[l..h]
+                                .iter_mut()
+                                .zip(src[first..].iter().step_by(s as usize))
+                            {
+                                *o = v;
+                            }
                         }
                     }
                 }
@@ -527,7 +551,10 @@ fn conv_forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -
         }
         return Ok(out);
     }
-    let cols_len = if g.is_pointwise() { 0 } else { k * p };
+    // Positions per block: a column block of about 1 MiB (a multiple of 32
+    // columns, the width of the GEMM's widest register tile).
+    let pb = ((COLUMN_BLOCK_FLOATS / k.max(1)) / 32 * 32).clamp(32, p.max(32));
+    let cols_len = if g.is_pointwise() { 0 } else { k * pb.min(p) };
     // Samples in parallel (each with its own column buffer; the products
     // inside are parallel too). Every output element is computed the same
     // way whatever the split, so the bits do not depend on the thread count.
@@ -541,16 +568,26 @@ fn conv_forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -
                         row.fill(b);
                     }
                 }
+                let beta = if bias.is_some() { 1.0 } else { 0.0 };
                 for grp in 0..g.groups {
-                    let b_mat = if g.is_pointwise() {
-                        MatRef::row_major(&xs[grp * k * p..(grp + 1) * k * p], k, p)?
-                    } else {
-                        im2col(g, xs, grp * g.c_per_group(), cols);
-                        MatRef::row_major(cols, k, p)?
-                    };
                     let w = MatRef::row_major(&weight[grp * og * k..(grp + 1) * og * k], og, k)?;
-                    let y = MatMut::row_major(&mut ys[grp * og * p..(grp + 1) * og * p], og, p)?;
-                    gemm::gemm(1.0, w, b_mat, if bias.is_some() { 1.0 } else { 0.0 }, y)?;
+                    let yg = &mut ys[grp * og * p..(grp + 1) * og * p];
+                    if g.is_pointwise() {
+                        let b_mat = MatRef::row_major(&xs[grp * k * p..(grp + 1) * k * p], k, p)?;
+                        gemm::gemm(1.0, w, b_mat, beta, MatMut::row_major(yg, og, p)?)?;
+                        continue;
+                    }
+                    // Output positions in blocks whose column matrix stays in
+                    // L2, each product written into its columns of `Y`.
+                    // (Blocking over positions does not change any
+                    // element's sum, so neither does the block size.)
+                    for p0 in (0..p).step_by(pb) {
+                        let n = pb.min(p - p0);
+                        im2col_block(g, xs, grp * g.c_per_group(), p0..p0 + n, cols);
+                        let b_mat = MatRef::row_major(&cols[..k * n], k, n)?;
+                        let y = MatMut::new(&mut yg[p0..], og, n, p, 1)?;
+                        gemm::gemm(1.0, w, b_mat, beta, y)?;
+                    }
                 }
                 Ok(())
             },
@@ -709,5 +746,152 @@ impl<const D: usize> Module for Conv<D> {
 impl<const D: usize> std::fmt::Display for Conv<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&super::repr(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reference unfold: one element at a time, straight from the
+    /// definition.
+    fn unfold(g: &Geometry, x: &[f32], c0: usize) -> Vec<f32> {
+        let p = g.p();
+        let mut cols = vec![f32::NAN; g.k() * p];
+        for c in 0..g.c_per_group() {
+            for i in 0..g.kh {
+                for j in 0..g.kw {
+                    for oh in 0..g.ho {
+                        for ow in 0..g.wo {
+                            let y =
+                                (oh * g.stride[0] + i * g.dilation[0]) as isize - g.pad[0] as isize;
+                            let xx =
+                                (ow * g.stride[1] + j * g.dilation[1]) as isize - g.pad[1] as isize;
+                            let inside =
+                                (0..g.h as isize).contains(&y) && (0..g.w as isize).contains(&xx);
+                            cols[((c * g.kh + i) * g.kw + j) * p + oh * g.wo + ow] = if inside {
+                                x[((c0 + c) * g.h + y as usize) * g.w + xx as usize]
+                            } else {
+                                0.0
+                            };
+                        }
+                    }
+                }
+            }
+        }
+        cols
+    }
+
+    /// Every block of positions (starting and ending mid-row, one position,
+    /// all of them) equals those columns of the reference, for strides,
+    /// padding wider than the kernel reach, dilation and groups.
+    #[test]
+    fn im2col_blocks_equal_the_reference_unfold() {
+        let cases = [
+            // (c, h, w, groups, kh, kw, stride, dilation, pad)
+            (3, 7, 9, 1, 3, 3, [1, 1], [1, 1], [1, 1]),
+            (4, 8, 5, 2, 3, 2, [2, 3], [1, 1], [2, 0]),
+            (2, 6, 6, 1, 2, 3, [1, 2], [2, 2], [3, 4]),
+            (1, 5, 11, 1, 1, 5, [3, 1], [1, 2], [0, 5]),
+        ];
+        for (c, h, w, groups, kh, kw, stride, dilation, pad) in cases {
+            let ho = (h + 2 * pad[0] - dilation[0] * (kh - 1) - 1) / stride[0] + 1;
+            let wo = (w + 2 * pad[1] - dilation[1] * (kw - 1) - 1) / stride[1] + 1;
+            let g = Geometry {
+                n: 1,
+                c,
+                h,
+                w,
+                groups,
+                kh,
+                kw,
+                stride,
+                dilation,
+                pad,
+                ho,
+                wo,
+                o: groups,
+            };
+            let x: Vec<f32> = (0..c * h * w).map(|v| v as f32 + 1.0).collect();
+            for grp in 0..groups {
+                let c0 = grp * g.c_per_group();
+                let want = unfold(&g, &x, c0);
+                let mut full = vec![f32::NAN; g.k() * g.p()];
+                im2col(&g, &x, c0, &mut full);
+                assert_eq!(full, want);
+                let p = g.p();
+                for start in [0, 1, wo - 1, wo, wo + 1, p / 2] {
+                    for len in [1, wo - 1, wo, wo + 2, p - start] {
+                        if start + len > p || len == 0 {
+                            continue;
+                        }
+                        let mut cols = vec![f32::NAN; g.k() * len];
+                        im2col_block(&g, &x, c0, start..start + len, &mut cols);
+                        for r in 0..g.k() {
+                            assert_eq!(
+                                cols[r * len..(r + 1) * len],
+                                want[r * p + start..r * p + start + len],
+                                "row {r}, positions {start}..{}",
+                                start + len
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The blocked forward (here 2 blocks of 32 positions and a partial
+    /// one: `K = 4608`) gives the bits of one product over the whole column
+    /// matrix.
+    #[test]
+    fn blocked_forward_equals_one_product() {
+        let (c, h, w, o) = (512, 7, 10, 3);
+        let g = Geometry {
+            n: 2,
+            c,
+            h,
+            w,
+            groups: 1,
+            kh: 3,
+            kw: 3,
+            stride: [1, 1],
+            dilation: [1, 1],
+            pad: [1, 1],
+            ho: h,
+            wo: w,
+            o,
+        };
+        let x: Vec<f32> = (0..2 * c * h * w)
+            .map(|v| ((v * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        let weight: Vec<f32> = (0..o * g.k())
+            .map(|v| ((v * 53 % 97) as f32 - 48.0) / 11.0)
+            .collect();
+        let bias = [0.5f32, -1.25, 2.0];
+        let got = conv_forward(&g, &x, &weight, Some(&bias)).unwrap();
+        let (k, p) = (g.k(), g.p());
+        for n in 0..2 {
+            let xs = &x[n * c * h * w..(n + 1) * c * h * w];
+            let mut cols = vec![0.0; k * p];
+            im2col(&g, xs, 0, &mut cols);
+            let mut y: Vec<f32> = bias
+                .iter()
+                .flat_map(|&b| std::iter::repeat_n(b, p))
+                .collect();
+            gemm::gemm(
+                1.0,
+                MatRef::row_major(&weight, o, k).unwrap(),
+                MatRef::row_major(&cols, k, p).unwrap(),
+                1.0,
+                MatMut::row_major(&mut y, o, p).unwrap(),
+            )
+            .unwrap();
+            let part = &got[n * o * p..(n + 1) * o * p];
+            assert!(
+                part.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "sample {n}"
+            );
+        }
     }
 }
