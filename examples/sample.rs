@@ -23,228 +23,198 @@
 //! `nn.init.normal_`, `uniform_` and `trunc_normal_` then; `orthogonal`
 //! matches to 1e-5, its QR being this crate's).
 //!
-//! Names are the init function names without the trailing underscore. Bad
+//! Names are the init function names without the trailing underscore;
+//! `sample --help` lists them, `sample NAME --help` their parameters. Bad
 //! arguments (or parameters an initializer rejects) print a one-line error and
 //! exit with code 2.
 
-use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use nninit::distributions::{Distribution, Normal, TruncatedNormal, Uniform};
 use nninit::init::{FanMode, Init, Nonlinearity};
 use nninit::kernels::{Isa, Kernels};
 use nninit::{Generator, Tensor};
 
-const USAGE: &str = "\
-usage: sample <NAME> --shape D0,D1,... [options]
-  uniform   --a A --b B            U[a, b) (defaults 0, 1)
-  normal    --mean M --std S       N(mean, std^2) (defaults 0, 1)
-  trunc_normal --mean M --std S --a A --b B
-                                   N(mean, std^2) conditioned on [a, b]
-                                   (defaults 0, 1, -2, 2; a, b absolute, may be -inf/inf)
-  constant  --val V                every element V
-  zeros, ones
-  eye                              identity (2-D)
-  dirac     --groups G             Dirac delta (3/4/5-D; default 1)
-  orthogonal --gain G              semi-orthogonal times gain (default 1)
-  sparse    --sparsity S --std S   N(0, std^2), ceil(S*rows) zeros per column
-                                   (sparsity required, std default 0.01)
-  xavier_uniform, xavier_normal --gain G          (default 1)
-  kaiming_uniform, kaiming_normal --a A --mode fan_in|fan_out --nonlinearity NAME
-                                   (defaults 0, fan_in, leaky_relu)
-options:
-  --generator counter|torch
-                    counter-based streams (default), or PyTorch's own numbers
-                    (torch.manual_seed(N); nn.init.NAME_(torch.empty(shape), ...))
-  --seed N          generator seed (default: PyTorch's default seed)
-  --threads N       rayon threads (default: one per core)
-  --isa scalar|avx2 force an instruction set (uniform, normal, constant,
-                    zeros, ones; set NNINIT_ISA for the initializers)
-  --out FILE.npy    write the tensor as a float32 C-order .npy";
-
-/// The parameters each name accepts, beyond the common options.
-const NAMES: &[(&str, &[&str])] = &[
-    ("uniform", &["a", "b"]),
-    ("normal", &["mean", "std"]),
-    ("trunc_normal", &["mean", "std", "a", "b"]),
-    ("constant", &["val"]),
-    ("zeros", &[]),
-    ("ones", &[]),
-    ("eye", &[]),
-    ("dirac", &["groups"]),
-    ("orthogonal", &["gain"]),
-    ("sparse", &["sparsity", "std"]),
-    ("xavier_uniform", &["gain"]),
-    ("xavier_normal", &["gain"]),
-    ("kaiming_uniform", &["a", "mode", "nonlinearity"]),
-    ("kaiming_normal", &["a", "mode", "nonlinearity"]),
-];
-const COMMON: &[&str] = &["shape", "seed", "generator", "threads", "isa", "out"];
-
+/// Draws a tensor from one of nninit's fills and prints the throughput.
+#[derive(Parser)]
+#[command(name = "sample", arg_required_else_help = false)]
 pub(crate) struct Args {
+    #[command(subcommand)]
+    dist: Dist,
+    /// The subcommand's name (`kaiming_normal`).
+    #[arg(skip)]
     name: String,
-    values: BTreeMap<String, String>,
+    /// The tensor's shape, comma-separated (empty: a 0-d tensor) [required]
+    #[arg(long, global = true, value_name = "D0,D1,...", value_parser = parse_shape)]
+    shape: Option<Shape>,
+    /// Counter-based streams, or PyTorch's own numbers
+    /// (torch.manual_seed(N); nn.init.NAME_(torch.empty(shape), ...))
+    #[arg(long, global = true, value_enum, default_value_t = GeneratorKind::Counter)]
+    generator: GeneratorKind,
+    /// Generator seed [default: PyTorch's default seed]
+    #[arg(long, global = true)]
+    seed: Option<u64>,
+    /// Rayon threads [default: one per core]
+    #[arg(long, global = true)]
+    threads: Option<NonZeroUsize>,
+    /// Force an instruction set: scalar, avx2 or avx512 (uniform, normal,
+    /// trunc_normal, constant, zeros, ones; set NNINIT_ISA for the initializers)
+    #[arg(long, global = true)]
+    isa: Option<Isa>,
+    /// Write the tensor as a float32 C-order .npy
+    #[arg(long, global = true, value_name = "FILE.npy")]
+    out: Option<String>,
 }
 
-impl Args {
-    pub(crate) fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
-        let name = argv.next().ok_or("missing the distribution name")?;
-        if name == "-h" || name == "--help" {
-            return Err(String::new());
+/// A shape (an alias, so that clap takes it as one value, not a list).
+type Shape = Vec<usize>;
+
+fn parse_shape(text: &str) -> Result<Shape, String> {
+    if text.is_empty() {
+        return Ok(Vec::new()); // a 0-d tensor
+    }
+    text.split(',')
+        .map(|d| d.trim().parse().map_err(|_| format!("bad dimension {d:?}")))
+        .collect()
+}
+
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum GeneratorKind {
+    Counter,
+    Torch,
+}
+
+/// The fills, named as the init functions without their trailing underscore.
+#[derive(Subcommand, Clone, Copy)]
+#[command(rename_all = "snake_case")]
+enum Dist {
+    /// U[a, b)
+    Uniform {
+        #[arg(long, default_value_t = 0.0)]
+        a: f64,
+        #[arg(long, default_value_t = 1.0)]
+        b: f64,
+    },
+    /// N(mean, std^2)
+    Normal {
+        #[arg(long, default_value_t = 0.0)]
+        mean: f64,
+        #[arg(long, default_value_t = 1.0)]
+        std: f64,
+    },
+    /// N(mean, std^2) conditioned on [a, b] (a, b absolute, may be -inf/inf)
+    TruncNormal {
+        #[arg(long, default_value_t = 0.0)]
+        mean: f64,
+        #[arg(long, default_value_t = 1.0)]
+        std: f64,
+        #[arg(long, default_value_t = -2.0)]
+        a: f64,
+        #[arg(long, default_value_t = 2.0)]
+        b: f64,
+    },
+    /// Every element VAL
+    Constant {
+        #[arg(long)]
+        val: f64,
+    },
+    /// Every element 0
+    Zeros,
+    /// Every element 1
+    Ones,
+    /// The identity (2-D)
+    Eye,
+    /// The Dirac delta (3/4/5-D)
+    Dirac {
+        #[arg(long, default_value_t = 1)]
+        groups: usize,
+    },
+    /// A semi-orthogonal matrix times gain
+    Orthogonal(Gain),
+    /// N(0, std^2), ceil(sparsity * rows) zeros per column
+    Sparse {
+        #[arg(long)]
+        sparsity: f64,
+        #[arg(long, default_value_t = 0.01)]
+        std: f64,
+    },
+    /// U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out))
+    XavierUniform(Gain),
+    /// N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out))
+    XavierNormal(Gain),
+    /// U(-bound, bound), bound = gain * sqrt(3 / fan)
+    KaimingUniform(Kaiming),
+    /// N(0, std^2), std = gain / sqrt(fan)
+    KaimingNormal(Kaiming),
+}
+
+#[derive(clap::Args, Clone, Copy)]
+struct Gain {
+    #[arg(long, default_value_t = 1.0)]
+    gain: f64,
+}
+
+#[derive(clap::Args, Clone, Copy)]
+struct Kaiming {
+    /// The negative slope of leaky_relu
+    #[arg(long, default_value_t = 0.0)]
+    a: f64,
+    /// fan_in or fan_out
+    #[arg(long, default_value = "fan_in")]
+    mode: FanMode,
+    /// Its gain is calculate_gain(NONLINEARITY, a)
+    #[arg(long, default_value = "leaky_relu")]
+    nonlinearity: Nonlinearity,
+}
+
+/// Parses `argv` (the arguments after the program name). Values may start
+/// with `-` (`--a -inf`).
+pub(crate) fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, clap::Error> {
+    let command = Args::command().mut_subcommands(|s| s.allow_hyphen_values(true));
+    let matches = command.try_get_matches_from(std::iter::once("sample".into()).chain(argv))?;
+    let mut args = Args::from_arg_matches(&matches)?;
+    args.name = matches.subcommand_name().unwrap_or_default().to_string();
+    Ok(args)
+}
+
+impl Dist {
+    /// The initializer (the plain fills as `nn.init.uniform_`, ...).
+    fn init(self) -> Init {
+        match self {
+            Dist::Uniform { a, b } => Init::Uniform { a, b },
+            Dist::Normal { mean, std } => Init::Normal { mean, std },
+            Dist::TruncNormal { mean, std, a, b } => Init::TruncNormal { mean, std, a, b },
+            Dist::Constant { val } => Init::Constant { val },
+            Dist::Zeros => Init::Constant { val: 0.0 },
+            Dist::Ones => Init::Constant { val: 1.0 },
+            Dist::Eye => Init::Eye,
+            Dist::Dirac { groups } => Init::Dirac { groups },
+            Dist::Orthogonal(Gain { gain }) => Init::Orthogonal { gain },
+            Dist::Sparse { sparsity, std } => Init::Sparse { sparsity, std },
+            Dist::XavierUniform(Gain { gain }) => Init::XavierUniform { gain },
+            Dist::XavierNormal(Gain { gain }) => Init::XavierNormal { gain },
+            Dist::KaimingUniform(Kaiming {
+                a,
+                mode,
+                nonlinearity,
+            }) => Init::KaimingUniform {
+                a,
+                mode,
+                nonlinearity,
+            },
+            Dist::KaimingNormal(Kaiming {
+                a,
+                mode,
+                nonlinearity,
+            }) => Init::KaimingNormal {
+                a,
+                mode,
+                nonlinearity,
+            },
         }
-        let allowed = NAMES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, p)| *p)
-            .ok_or_else(|| format!("unknown distribution {name:?}"))?;
-        let mut values = BTreeMap::new();
-        while let Some(flag) = argv.next() {
-            let key = flag
-                .strip_prefix("--")
-                .ok_or_else(|| format!("expected an option, found {flag:?}"))?;
-            if !allowed.contains(&key) && !COMMON.contains(&key) {
-                return Err(format!("{name} does not take --{key}"));
-            }
-            let value = argv
-                .next()
-                .ok_or_else(|| format!("--{key} needs a value"))?;
-            if values.insert(key.to_string(), value).is_some() {
-                return Err(format!("--{key} given twice"));
-            }
-        }
-        Ok(Args { name, values })
-    }
-
-    fn get<T: std::str::FromStr>(&self, key: &str) -> Result<Option<T>, String> {
-        self.values
-            .get(key)
-            .map(|v| {
-                v.parse()
-                    .map_err(|_| format!("--{key}: cannot parse {v:?}"))
-            })
-            .transpose()
-    }
-
-    /// An option parsed by a `FromStr` whose error is an `nninit::Error`
-    /// (its message names the value).
-    fn parsed<T: std::str::FromStr<Err = nninit::Error>>(
-        &self,
-        key: &str,
-        default: T,
-    ) -> Result<T, String> {
-        match self.values.get(key) {
-            None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|e: nninit::Error| format!("--{key}: {e}")),
-        }
-    }
-
-    /// The initializer for an `init` name, or `None` for the plain fills.
-    fn init(&self) -> Result<Option<Init>, String> {
-        let kaiming = || -> Result<(f64, FanMode, Nonlinearity), String> {
-            Ok((
-                self.number("a", Some(0.0))?,
-                self.parsed("mode", FanMode::FanIn)?,
-                self.parsed("nonlinearity", Nonlinearity::LeakyRelu)?,
-            ))
-        };
-        Ok(Some(match self.name.as_str() {
-            "eye" => Init::Eye,
-            "dirac" => Init::Dirac {
-                groups: self.get("groups")?.unwrap_or(1),
-            },
-            "orthogonal" => Init::Orthogonal {
-                gain: self.number("gain", Some(1.0))?,
-            },
-            "sparse" => Init::Sparse {
-                sparsity: self.number("sparsity", None)?,
-                std: self.number("std", Some(0.01))?,
-            },
-            "xavier_uniform" => Init::XavierUniform {
-                gain: self.number("gain", Some(1.0))?,
-            },
-            "xavier_normal" => Init::XavierNormal {
-                gain: self.number("gain", Some(1.0))?,
-            },
-            "kaiming_uniform" => {
-                let (a, mode, nonlinearity) = kaiming()?;
-                Init::KaimingUniform {
-                    a,
-                    mode,
-                    nonlinearity,
-                }
-            }
-            "kaiming_normal" => {
-                let (a, mode, nonlinearity) = kaiming()?;
-                Init::KaimingNormal {
-                    a,
-                    mode,
-                    nonlinearity,
-                }
-            }
-            _ => return Ok(None),
-        }))
-    }
-
-    /// The plain fills as initializers (`nn.init.uniform_`, ...), for the
-    /// torch-exact generator.
-    fn plain_init(&self) -> Result<Init, String> {
-        Ok(match self.name.as_str() {
-            "uniform" => Init::Uniform {
-                a: self.number("a", Some(0.0))?,
-                b: self.number("b", Some(1.0))?,
-            },
-            "normal" => Init::Normal {
-                mean: self.number("mean", Some(0.0))?,
-                std: self.number("std", Some(1.0))?,
-            },
-            "trunc_normal" => Init::TruncNormal {
-                mean: self.number("mean", Some(0.0))?,
-                std: self.number("std", Some(1.0))?,
-                a: self.number("a", Some(-2.0))?,
-                b: self.number("b", Some(2.0))?,
-            },
-            "constant" => Init::Constant {
-                val: self.number("val", None)?,
-            },
-            "zeros" => Init::Constant { val: 0.0 },
-            "ones" => Init::Constant { val: 1.0 },
-            other => unreachable!("{other} is an initializer"),
-        })
-    }
-
-    /// `--generator` and `--seed`.
-    fn generator(&self) -> Result<Generator, String> {
-        let seed = self.get("seed")?.unwrap_or(nninit::rng::DEFAULT_SEED);
-        match self.values.get("generator").map(String::as_str) {
-            None | Some("counter") => Ok(Generator::new(seed)),
-            Some("torch") => Ok(Generator::torch(seed)),
-            Some(other) => Err(format!(
-                "--generator: expected counter or torch, found {other:?}"
-            )),
-        }
-    }
-
-    fn number(&self, key: &str, default: Option<f64>) -> Result<f64, String> {
-        self.get(key)?
-            .or(default)
-            .ok_or_else(|| format!("{} needs --{key}", self.name))
-    }
-
-    fn shape(&self) -> Result<Vec<usize>, String> {
-        let text = self.values.get("shape").ok_or("--shape is required")?;
-        if text.is_empty() {
-            return Ok(Vec::new()); // a 0-d tensor
-        }
-        text.split(',')
-            .map(|d| {
-                d.trim()
-                    .parse()
-                    .map_err(|_| format!("--shape: bad dimension {d:?}"))
-            })
-            .collect()
     }
 }
 
@@ -267,29 +237,47 @@ pub(crate) struct Sampled {
 
 /// The tensor `args` describe.
 pub(crate) fn sample(args: &Args) -> Result<Sampled, String> {
-    let shape = args.shape()?;
-    let mut generator = args.generator()?;
-    let kernels = match args.get::<String>("isa")? {
-        None => Kernels::active(),
-        Some(name) => Kernels::new(name.parse::<Isa>()?).map_err(|e| e.to_string())?,
+    let shape = args.shape.as_deref().ok_or("--shape is required")?;
+    let seed = args.seed.unwrap_or(nninit::rng::DEFAULT_SEED);
+    let mut generator = match args.generator {
+        GeneratorKind::Counter => Generator::new(seed),
+        GeneratorKind::Torch => Generator::torch(seed),
     };
-    let threads = args
-        .get("threads")?
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if threads == 0 {
-        return Err("--threads must be at least 1".into());
-    }
+    let kernels = match args.isa {
+        None => Kernels::active(),
+        Some(isa) => Kernels::new(isa).map_err(|e| e.to_string())?,
+    };
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        NonZeroUsize::get,
+    );
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .map_err(|e| e.to_string())?;
 
-    let init = match args.init()? {
-        None if generator.is_torch() => Some(args.plain_init()?),
-        init => init,
+    // The plain fills on the counter-based generator run the kernels
+    // directly (so `--isa` applies); the rest go through their initializer.
+    // Parameters are validated before anything is allocated.
+    let fill = match args.dist {
+        _ if generator.is_torch() => None,
+        Dist::Uniform { a, b } => Some(random(Uniform::new(a, b))?),
+        Dist::Normal { mean, std } => Some(random(Normal::new(mean, std))?),
+        Dist::TruncNormal { mean, std, a, b } => {
+            Some(random(TruncatedNormal::new(mean, std, a, b))?)
+        }
+        Dist::Constant { val } => {
+            if !(val as f32).is_finite() && val.is_finite() {
+                return Err(format!("--val {val} overflows float"));
+            }
+            Some(Fill::Constant(val as f32))
+        }
+        Dist::Zeros => Some(Fill::Constant(0.0)),
+        Dist::Ones => Some(Fill::Constant(1.0)),
+        _ => None,
     };
-    if let Some(init) = init {
-        if args.values.contains_key("isa") && kernels.isa() != Kernels::active().isa() {
+    let Some(fill) = fill else {
+        if args.isa.is_some() && kernels.isa() != Kernels::active().isa() {
             return Err(format!(
                 "--isa does not apply to {}: set NNINIT_ISA={} instead",
                 args.name,
@@ -298,9 +286,9 @@ pub(crate) fn sample(args: &Args) -> Result<Sampled, String> {
         }
         // The initializer checks its parameters and the shape before it
         // takes a stream; the tensor is allocated first (it is its target).
-        let mut tensor = Tensor::zeros(&shape).map_err(|e| e.to_string())?;
+        let mut tensor = Tensor::zeros(shape).map_err(|e| e.to_string())?;
         let start = Instant::now();
-        pool.install(|| init.apply(&mut tensor, Some(&mut generator)))
+        pool.install(|| args.dist.init().apply(&mut tensor, Some(&mut generator)))
             .map_err(|e| e.to_string())?;
         let seconds = start.elapsed().as_secs_f64();
         return Ok(Sampled {
@@ -310,47 +298,9 @@ pub(crate) fn sample(args: &Args) -> Result<Sampled, String> {
             threads,
             generator,
         });
-    }
-
-    // Parameters are validated before anything is allocated.
-    enum Fill {
-        Random(Box<dyn Distribution>),
-        Constant(f32),
-    }
-    let fill = match args.name.as_str() {
-        "uniform" => Fill::Random(Box::new(
-            Uniform::new(args.number("a", Some(0.0))?, args.number("b", Some(1.0))?)
-                .map_err(|e| e.to_string())?,
-        )),
-        "normal" => Fill::Random(Box::new(
-            Normal::new(
-                args.number("mean", Some(0.0))?,
-                args.number("std", Some(1.0))?,
-            )
-            .map_err(|e| e.to_string())?,
-        )),
-        "trunc_normal" => Fill::Random(Box::new(
-            TruncatedNormal::new(
-                args.number("mean", Some(0.0))?,
-                args.number("std", Some(1.0))?,
-                args.number("a", Some(-2.0))?,
-                args.number("b", Some(2.0))?,
-            )
-            .map_err(|e| e.to_string())?,
-        )),
-        "constant" => {
-            let v = args.number("val", None)?;
-            if !(v as f32).is_finite() && v.is_finite() {
-                return Err(format!("--val {v} overflows float"));
-            }
-            Fill::Constant(v as f32)
-        }
-        "zeros" => Fill::Constant(0.0),
-        "ones" => Fill::Constant(1.0),
-        other => unreachable!("{other} was checked by the parser"),
     };
 
-    let mut tensor = Tensor::zeros(&shape).map_err(|e| e.to_string())?;
+    let mut tensor = Tensor::zeros(shape).map_err(|e| e.to_string())?;
     let stream = generator.next_stream();
     let start = Instant::now();
     pool.install(|| match &fill {
@@ -365,6 +315,18 @@ pub(crate) fn sample(args: &Args) -> Result<Sampled, String> {
         threads,
         generator,
     })
+}
+
+/// A plain fill, run by the kernels.
+enum Fill {
+    Random(Box<dyn Distribution>),
+    Constant(f32),
+}
+
+/// A plain random fill, or the error its parameters give.
+fn random<D: Distribution + 'static>(d: nninit::Result<D>) -> Result<Fill, String> {
+    d.map(|d| Fill::Random(Box::new(d)))
+        .map_err(|e| e.to_string())
 }
 
 /// Prints the throughput line and writes `--out`.
@@ -384,21 +346,33 @@ fn report(
         kernels.isa(),
         if threads == 1 { "" } else { "s" },
     );
-    if let Some(path) = args.values.get("out") {
+    if let Some(path) = &args.out {
         nninit::io::npy::save(tensor, path).map_err(|e| format!("{path}: {e}"))?;
         println!("wrote {path} (float32, shape {:?})", tensor.shape());
     }
     Ok(())
 }
 
+/// A clap error in one line: its first paragraph, without `error: ` and the
+/// usage that follows.
+fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let first = text.split("\n\n").next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    first.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn main() -> ExitCode {
-    let result = Args::parse(std::env::args().skip(1)).and_then(|args| run(&args));
+    let result = match parse_args(std::env::args().skip(1)) {
+        Ok(args) => run(&args),
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print(); // --help
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => Err(one_line(&e)),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.is_empty() => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
         Err(e) => {
             eprintln!("error: {e} (see --help)");
             ExitCode::from(2)
