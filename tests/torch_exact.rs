@@ -11,8 +11,9 @@ mod common;
 #[path = "common/fixture.rs"]
 mod fixture;
 
+// The example includes `src/special.rs` too, as `common` does.
 #[path = "../examples/sample.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, clippy::duplicate_mod)]
 mod sample;
 
 use std::collections::HashMap;
