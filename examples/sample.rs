@@ -693,18 +693,9 @@ pub(crate) fn target(dist: Dist, shape: &[usize]) -> Result<Option<Law>, String>
                 _ => normal(0.0, std),
             }
         }
-        Dist::KaimingUniform(Kaiming {
-            a,
-            mode,
-            nonlinearity,
-        })
-        | Dist::KaimingNormal(Kaiming {
-            a,
-            mode,
-            nonlinearity,
-        }) => {
-            let gain = calculate_gain(nonlinearity, Some(a)).map_err(e)?;
-            let std = gain / (calculate_correct_fan(shape, mode).map_err(e)? as f64).sqrt();
+        Dist::KaimingUniform(k) | Dist::KaimingNormal(k) => {
+            let gain = calculate_gain(k.nonlinearity, Some(k.a)).map_err(e)?;
+            let std = gain / (calculate_correct_fan(shape, k.mode).map_err(e)? as f64).sqrt();
             match dist {
                 Dist::KaimingUniform(_) => symmetric_uniform(3f64.sqrt() * std),
                 _ => normal(0.0, std),
