@@ -11,8 +11,9 @@ mod common;
 #[path = "common/fixture.rs"]
 mod fixture;
 
+// The example includes `src/special.rs` too, as `common` does.
 #[path = "../examples/sample.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, clippy::duplicate_mod)]
 mod sample;
 
 use std::collections::HashMap;
@@ -398,7 +399,7 @@ fn run_extra(name: &str, g: &mut Generator) -> (Outputs, Vec<(&'static str, f32)
                 _ => ("dirac --groups 2", "4,2,3,3"),
             };
             let argv = format!("{argv} --shape {shape} --generator torch --seed 3");
-            let args = sample::Args::parse(argv.split_whitespace().map(String::from)).unwrap();
+            let args = sample::parse_args(argv.split_whitespace().map(String::from)).unwrap();
             let sampled = sample::sample(&args).unwrap();
             put("out", sampled.tensor);
             *g = sampled.generator;
