@@ -367,8 +367,8 @@ pub fn linear_torch(
 /// ```
 ///
 /// # Errors
-/// `groups` zero or not dividing both channel counts (PyTorch's
-/// messages), and the backend's.
+/// `groups` zero or not dividing both channel counts, a zero kernel size,
+/// stride or dilation (PyTorch's messages), and the backend's.
 pub fn conv2d_torch(
     in_channels: usize,
     out_channels: usize,
@@ -380,11 +380,20 @@ pub fn conv2d_torch(
     if groups == 0 {
         candle_core::bail!("groups must be a positive integer");
     }
-    if in_channels % groups != 0 {
+    if !in_channels.is_multiple_of(groups) {
         candle_core::bail!("in_channels must be divisible by groups");
     }
-    if out_channels % groups != 0 {
+    if !out_channels.is_multiple_of(groups) {
         candle_core::bail!("out_channels must be divisible by groups");
+    }
+    if kernel_size == 0 {
+        candle_core::bail!("kernel_size must be positive");
+    }
+    if cfg.stride == 0 {
+        candle_core::bail!("stride must be positive");
+    }
+    if cfg.dilation == 0 {
+        candle_core::bail!("dilation must be positive");
     }
     let shape = [out_channels, in_channels / groups, kernel_size, kernel_size];
     let weight = vb.get_with_hints(&shape[..], "weight", torch_default_weight())?;
