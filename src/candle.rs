@@ -30,7 +30,7 @@
 //!
 //! `FanIn`/`FanOut` are [`FanMode::FanIn`]/[`FanMode::FanOut`] and the fans
 //! are PyTorch's (`fan_in = shape[1]·∏shape[2..]`, see
-//! [`calculate_fan_in_and_fan_out`]); `ReLU`, `Linear`, `Sigmoid`, `Tanh`,
+//! [`calculate_fan_in_and_fan_out`](crate::init::calculate_fan_in_and_fan_out)); `ReLU`, `Linear`, `Sigmoid`, `Tanh`,
 //! `SELU` are the [`Nonlinearity`] of the same name (gains √2, 1, 1, 5/3,
 //! 3/4). One difference from candle's own `VarMap`: a Kaiming hint on a
 //! variable with fewer than 2 dimensions is an error (PyTorch's, `Fan in and
@@ -317,7 +317,7 @@ fn torch_default_bias(fan_in: usize) -> candle_nn::Init {
 /// default init: `weight` `[out_dim, in_dim]` by `kaiming_uniform_(a=√5)`,
 /// then `bias` `[out_dim]` by `U(±1/√in_dim)`, under `vb`'s prefix, in that
 /// order. With [`InitBackend::torch`] these are PyTorch's numbers for the
-/// same construction order (candle-nn's own [`candle_nn::linear`] uses other
+/// same construction order (candle-nn's own [`candle_nn::linear()`] uses other
 /// hints; see the [module](self) docs).
 ///
 /// ```
