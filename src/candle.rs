@@ -302,15 +302,15 @@ pub fn torch_default_weight() -> candle_nn::Init {
 /// PyTorch's default bias init for a layer with `fan_in` inputs per output:
 /// `U(±1/√fan_in)`, and `U(0, 0)` for `fan_in == 0`.
 fn torch_default_bias(fan_in: usize) -> candle_nn::Init {
-    let bound = if fan_in > 0 {
-        1.0 / (fan_in as f64).sqrt()
+    // PyTorch: `bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0`, then
+    // `uniform_(-bound, bound)`: for fan_in 0 the integer 0 twice (+0.0).
+    let (lo, up) = if fan_in > 0 {
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        (-bound, bound)
     } else {
-        0.0
+        (0.0, 0.0)
     };
-    candle_nn::Init::Uniform {
-        lo: if fan_in > 0 { -bound } else { 0.0 },
-        up: bound,
-    }
+    candle_nn::Init::Uniform { lo, up }
 }
 
 /// A candle-nn [`Linear`] with PyTorch's `nn.Linear(in_dim, out_dim)`
