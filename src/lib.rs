@@ -19,6 +19,8 @@
 //! * [`init`]: `torch.nn.init`'s initializers, with PyTorch's names,
 //!   defaults and error texts, on tensors and parameters, and sharded.
 //! * [`io`]: `.npy` files for numpy.
+//! * `candle` (cargo feature `candle`): a `candle_nn::VarBuilder` whose
+//!   variables come from nninit, keyed by name or in PyTorch's order.
 //! * [`kernels`]: the fill kernels (uniform, Box–Muller normal, inverse-CDF
 //!   truncated normal, constant,
 //!   threshold masking), written once over a small vector trait, compiled for
@@ -40,6 +42,8 @@
 //! are errors rather than tensors full of NaN. And how far a generator moves
 //! does not depend on tensor sizes: each fill takes exactly one stream.
 
+#[cfg(feature = "candle")]
+pub mod candle;
 pub mod dist;
 pub mod distributions;
 mod error;
