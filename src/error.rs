@@ -550,6 +550,15 @@ pub enum Error {
         /// The operation.
         op: &'static str,
     },
+    /// A tensor converted to an `ndarray` array of a fixed number of
+    /// dimensions (`Array2<f32>`, …) has another number of dimensions
+    /// (feature `ndarray`).
+    ArrayDims {
+        /// The dimensions of the array asked for.
+        expected: usize,
+        /// The shape of the tensor.
+        shape: Vec<usize>,
+    },
 }
 
 /// `Result` with [`Error`] as the error type.
@@ -975,6 +984,12 @@ impl fmt::Display for Error {
                 f,
                 "{op} needs a torch-exact generator, but the generator is counter-based \
                  (use nninit::torch::manual_seed or Generator::torch)"
+            ),
+            Error::ArrayDims { expected, shape } => write!(
+                f,
+                "cannot convert a tensor of shape {shape:?} ({} dimensions) to an array of \
+                 {expected} dimensions",
+                shape.len()
             ),
         }
     }

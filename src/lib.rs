@@ -19,6 +19,9 @@
 //! * [`init`]: `torch.nn.init`'s initializers, with PyTorch's names,
 //!   defaults and error texts, on tensors and parameters, and sharded.
 //! * [`io`]: `.npy` files for numpy.
+//! * `ndarray_interop` (cargo feature `ndarray`): every initializer on
+//!   `ndarray` arrays and views, in place, and [`Tensor`] to and from
+//!   `ArrayD<f32>`.
 //! * [`kernels`]: the fill kernels (uniform, Box–Muller normal, inverse-CDF
 //!   truncated normal, constant,
 //!   threshold masking), written once over a small vector trait, compiled for
@@ -48,6 +51,8 @@ pub mod init;
 pub mod io;
 pub mod kernels;
 mod linalg;
+#[cfg(feature = "ndarray")]
+pub mod ndarray_interop;
 pub mod nn;
 pub mod rng;
 mod special;
