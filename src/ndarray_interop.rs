@@ -171,7 +171,7 @@ impl<D: Dimension> InitTarget for ArrayViewMut<'_, f32, D> {
 }
 
 /// An array (owned, shared or a view) as an init target, as its
-/// [`view_mut`](ArrayBase::view_mut).
+/// [`view_mut`](ArrayRef::view_mut).
 ///
 /// ```
 /// use ndarray::{ArrayD, IxDyn};
@@ -325,10 +325,11 @@ impl Tensor {
     /// shape: writes through it change the tensor; no copy.
     ///
     /// ```
+    /// use ndarray::Axis;
     /// use nninit::Tensor;
     ///
     /// let mut t = Tensor::zeros(&[2, 3]).unwrap();
-    /// t.as_ndarray_view_mut().row_mut(1).fill(7.0);
+    /// t.as_ndarray_view_mut().index_axis_mut(Axis(0), 1).fill(7.0);
     /// assert_eq!(t.as_slice(), &[0.0, 0.0, 0.0, 7.0, 7.0, 7.0]);
     /// ```
     pub fn as_ndarray_view_mut(&mut self) -> ArrayViewMutD<'_, f32> {

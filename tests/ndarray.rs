@@ -151,7 +151,10 @@ macro_rules! same_as_tensor {
             let $g = Some(&mut generator);
             $call
         };
-        got.push(("ArrayViewMut", finish(r, bits(a.iter().copied()), generator)));
+        got.push((
+            "ArrayViewMut",
+            finish(r, bits(a.iter().copied()), generator),
+        ));
 
         // As `&mut ArrayRef`.
         set_logical(&mut a, &init_vals);
@@ -161,7 +164,10 @@ macro_rules! same_as_tensor {
             let $g = Some(&mut generator);
             $call
         };
-        got.push(("&mut ArrayRef", finish(r, bits(a.iter().copied()), generator)));
+        got.push((
+            "&mut ArrayRef",
+            finish(r, bits(a.iter().copied()), generator),
+        ));
 
         // Fortran order.
         let mut f = ArrayD::<f32>::zeros(IxDyn(shape).f());
@@ -172,7 +178,10 @@ macro_rules! same_as_tensor {
             let $g = Some(&mut generator);
             $call
         };
-        got.push(("Fortran order", finish(r, bits(f.iter().copied()), generator)));
+        got.push((
+            "Fortran order",
+            finish(r, bits(f.iter().copied()), generator),
+        ));
 
         // Every axis reversed (negative strides): the view's logical order.
         let mut rev = ArrayD::<f32>::zeros(IxDyn(shape));
@@ -203,7 +212,10 @@ macro_rules! same_as_tensor {
                 let $g = Some(&mut generator);
                 $call
             };
-            got.push(("strided", finish(r, bits(strided.iter().copied()), generator)));
+            got.push((
+                "strided",
+                finish(r, bits(strided.iter().copied()), generator),
+            ));
             let last = wide_shape.len() - 1;
             let odd = Slice::new(wide_shape[last].min(1) as isize, None, 2);
             assert!(
@@ -441,10 +453,22 @@ fn fans_follow_the_arrays_shape() {
     for e in [
         init::xavier_uniform_(&mut b, 1.0, Some(&mut g)).unwrap_err(),
         init::xavier_normal_(b.view_mut(), 1.0, Some(&mut g)).unwrap_err(),
-        init::kaiming_uniform_(&mut b, 0.0, FanMode::FanIn, Nonlinearity::Relu, Some(&mut g))
-            .unwrap_err(),
-        init::kaiming_normal_(b.view_mut(), 0.0, FanMode::FanOut, Nonlinearity::Relu, Some(&mut g))
-            .unwrap_err(),
+        init::kaiming_uniform_(
+            &mut b,
+            0.0,
+            FanMode::FanIn,
+            Nonlinearity::Relu,
+            Some(&mut g),
+        )
+        .unwrap_err(),
+        init::kaiming_normal_(
+            b.view_mut(),
+            0.0,
+            FanMode::FanOut,
+            Nonlinearity::Relu,
+            Some(&mut g),
+        )
+        .unwrap_err(),
     ] {
         assert_eq!(e, Error::FanDims { dims: 1 });
         assert_eq!(
@@ -506,7 +530,14 @@ fn errors_have_pytorchs_texts_and_leave_the_array_alone() {
             "normal expects std >= 0.0 and finite, but found std -1",
         ),
         (
-            init::trunc_normal_(wide.view_mut().reversed_axes(), 0.0, 1.0, 2.0, -2.0, Some(&mut g)),
+            init::trunc_normal_(
+                wide.view_mut().reversed_axes(),
+                0.0,
+                1.0,
+                2.0,
+                -2.0,
+                Some(&mut g),
+            ),
             "trunc_normal_ expects a < b, but found a=2 >= b=-2",
         ),
         (
@@ -606,7 +637,13 @@ fn strided_views_get_the_values_of_the_contiguous_array() {
 
     // A block in the middle of a matrix, and its transpose.
     let mut m = Array2::<f32>::from_elem((50, 60), 7.0);
-    init::normal_(m.slice_mut(s![10..30, 5..45]), 0.0, 1.0, Some(&mut Generator::new(2))).unwrap();
+    init::normal_(
+        m.slice_mut(s![10..30, 5..45]),
+        0.0,
+        1.0,
+        Some(&mut Generator::new(2)),
+    )
+    .unwrap();
     let want = Tensor::randn(&[20, 40], Some(&mut Generator::new(2))).unwrap();
     assert_eq!(
         Tensor::from_ndarray(&m.slice(s![10..30, 5..45])),
@@ -673,7 +710,10 @@ fn views_share_the_tensors_memory() {
     assert!(v.is_standard_layout());
     assert_eq!(v.shape(), t.shape());
     assert_eq!(v.as_slice().unwrap(), t.as_slice());
-    assert_eq!(t.as_ndarray_view_dim::<ndarray::Ix3>().unwrap().as_ptr(), ptr);
+    assert_eq!(
+        t.as_ndarray_view_dim::<ndarray::Ix3>().unwrap().as_ptr(),
+        ptr
+    );
     let mut vm = t.as_ndarray_view_mut();
     assert_eq!(vm.as_mut_ptr().cast_const(), ptr);
     vm[[1, 2, 3]] = 100.0;
@@ -705,7 +745,7 @@ fn contiguous_arrays_are_filled_in_place_and_strided_ones_through_one_buffer() {
     let before = BIG_ALLOCATIONS.load(Ordering::SeqCst);
     kaiming(a.view_mut().into_dyn());
     init::normal_(&mut a, 0.0, 1.0, Some(&mut Generator::new(6))).unwrap();
-    init::orthogonal_(&mut a.slice_mut(s![..4, ..]), 1.0, None).unwrap();
+    init::orthogonal_(a.slice_mut(s![..4, ..]), 1.0, None).unwrap();
     assert_eq!(
         BIG_ALLOCATIONS.load(Ordering::SeqCst) - before,
         0,
@@ -717,7 +757,10 @@ fn contiguous_arrays_are_filled_in_place_and_strided_ones_through_one_buffer() {
     let before = BIG_ALLOCATIONS.load(Ordering::SeqCst);
     kaiming(wide.slice_mut(s![.., ..;2]).into_dyn());
     let temporaries = BIG_ALLOCATIONS.load(Ordering::SeqCst) - before;
-    assert_eq!(temporaries, 1, "one logical-order buffer for a strided view");
+    assert_eq!(
+        temporaries, 1,
+        "one logical-order buffer for a strided view"
+    );
 
     kaiming(a.view_mut().into_dyn());
     assert_eq!(wide.slice(s![.., ..;2]), a);
