@@ -65,6 +65,26 @@
 //! assert!(every_other.slice(s![.., 1..;2]).iter().all(|&x| x == 0.0));
 //! ```
 //!
+//! The README's example:
+//!
+//! ```
+//! use ndarray::{Array2, s};
+//! use nninit::init::{self, FanMode, Nonlinearity};
+//! use nninit::{Generator, Tensor};
+//!
+//! let mut w = Array2::<f32>::zeros((256, 128));
+//! init::kaiming_uniform_(&mut w, 0.0, FanMode::FanIn, Nonlinearity::Relu, Some(&mut Generator::new(0)))?;
+//! let mut t = Tensor::zeros(&[256, 128])?;
+//! init::kaiming_uniform_(&mut t, 0.0, FanMode::FanIn, Nonlinearity::Relu, Some(&mut Generator::new(0)))?;
+//! assert_eq!(w.as_slice().unwrap(), t.as_slice()); // the same bits
+//!
+//! init::normal_(w.slice_mut(s![.., ..;2]), 0.0, 0.02, None)?; // any view, strided too
+//! let back = Tensor::from_ndarray(&w);                        // a copy, in logical order
+//! let view = back.as_ndarray_view();                          // ArrayViewD<f32>, no copy
+//! assert_eq!(view.as_ptr(), back.as_slice().as_ptr());
+//! # Ok::<(), nninit::Error>(())
+//! ```
+//!
 //! # Tensors and arrays
 //! * [`Tensor::as_ndarray_view`] and [`Tensor::as_ndarray_view_mut`]: an
 //!   `ArrayViewD<f32>` of the tensor's own memory (a tensor is always
