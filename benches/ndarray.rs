@@ -6,6 +6,8 @@
 //! * `nninit_in_place`: fills an existing array (its own memory, no copy) on
 //!   the global rayon pool;
 //! * `nninit_in_place/1thread`: the same on one thread;
+//! * `tensor_in_place` and `tensor_in_place/1thread`: the same fill on a
+//!   `Tensor` (the ndarray path should cost the same);
 //! * `nninit_fresh_array`: `Array2::zeros` then the fill, a new array each
 //!   time, as `Array::random` makes one (allocation and first-touch page
 //!   faults included);
@@ -20,8 +22,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ndarray::Array2;
 use ndarray_rand::RandomExt;
 use ndarray_rand::rand_distr::Uniform;
-use nninit::Generator;
 use nninit::init::{self, FanMode, Nonlinearity};
+use nninit::{Generator, Tensor};
 
 const SIDE: usize = 4096;
 
@@ -49,6 +51,23 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     group.bench_function("nninit_in_place/1thread", |b| {
         b.iter(|| one.install(|| kaiming(&mut w, &mut g)))
+    });
+    let mut t = Tensor::zeros(&[SIDE, SIDE]).unwrap();
+    let tensor_kaiming = |t: &mut Tensor, g: &mut Generator| {
+        init::kaiming_uniform_(
+            t,
+            black_box(5f64.sqrt()),
+            FanMode::FanIn,
+            Nonlinearity::LeakyRelu,
+            Some(g),
+        )
+        .unwrap()
+    };
+    group.bench_function("tensor_in_place", |b| {
+        b.iter(|| tensor_kaiming(&mut t, &mut g))
+    });
+    group.bench_function("tensor_in_place/1thread", |b| {
+        b.iter(|| one.install(|| tensor_kaiming(&mut t, &mut g)))
     });
     group.bench_function("nninit_fresh_array", |b| {
         b.iter(|| {

@@ -2,7 +2,8 @@
 //! error texts.
 //!
 //! Every function works on anything that implements [`InitTarget`]: a
-//! `&mut Tensor`, or a parameter of the `nn` module. Random initializers take
+//! `&mut Tensor`, a parameter of the `nn` module, or (with the cargo feature
+//! `ndarray`) an `ndarray` array or view of `f32`, filled in place. Random initializers take
 //! an optional [`Generator`]; with `None` they use the global generator set by
 //! [`manual_seed`](crate::manual_seed).
 //!
@@ -47,7 +48,8 @@ pub use fans::{
 };
 use plan::Plan;
 
-/// Something an initializer can fill: a `&mut Tensor`, or a parameter handle.
+/// Something an initializer can fill: a `&mut Tensor`, a parameter handle,
+/// or (feature `ndarray`) an `ndarray` array or view of `f32`.
 pub trait InitTarget {
     /// Runs `f` on the tensor to initialize (holding whatever lock it needs).
     fn with_tensor<R>(self, f: impl FnOnce(&mut Tensor) -> Result<R>) -> Result<R>;
