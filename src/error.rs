@@ -643,6 +643,16 @@ pub enum Error {
         /// The operation.
         op: &'static str,
     },
+    /// A tensor converted to an `ndarray` array of a fixed number of
+    /// dimensions (`Array2<f32>`, …) has another number of dimensions
+    /// (feature `ndarray`).
+    #[error("cannot convert a tensor of shape {shape:?} ({} dimensions) to an array of {expected} dimensions", .shape.len())]
+    ArrayDims {
+        /// The dimensions of the array asked for.
+        expected: usize,
+        /// The shape of the tensor.
+        shape: Vec<usize>,
+    },
 }
 
 /// `Result` with [`Error`] as the error type.

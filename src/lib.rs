@@ -21,6 +21,9 @@
 //! * [`io`]: `.npy` files for numpy.
 //! * `candle` (cargo feature `candle`): a `candle_nn::VarBuilder` whose
 //!   variables come from nninit, keyed by name or in PyTorch's order.
+//! * `ndarray_interop` (cargo feature `ndarray`): every initializer on
+//!   `ndarray` arrays and views, in place, and [`Tensor`] to and from
+//!   `ArrayD<f32>`.
 //! * [`kernels`]: the fill kernels (uniform, Box–Muller normal, inverse-CDF
 //!   truncated normal, constant,
 //!   threshold masking), written once over a small vector trait, compiled for
@@ -52,6 +55,8 @@ pub mod init;
 pub mod io;
 pub mod kernels;
 mod linalg;
+#[cfg(feature = "ndarray")]
+pub mod ndarray_interop;
 pub mod nn;
 pub mod rng;
 mod special;

@@ -2,7 +2,8 @@
 //! error texts.
 //!
 //! Every function works on anything that implements [`InitTarget`]: a
-//! `&mut Tensor`, or a parameter of the `nn` module. Random initializers take
+//! `&mut Tensor`, a parameter of the `nn` module, or (with the cargo feature
+//! `ndarray`) an `ndarray` array or view of `f32`, filled in place. Random initializers take
 //! an optional [`Generator`]; with `None` they use the global generator set by
 //! [`manual_seed`](crate::manual_seed).
 //!
@@ -47,10 +48,27 @@ pub use fans::{
 };
 use plan::Plan;
 
-/// Something an initializer can fill: a `&mut Tensor`, or a parameter handle.
+/// Something an initializer can fill: a `&mut Tensor`, a parameter handle,
+/// or (feature `ndarray`) an `ndarray` array or view of `f32`.
 pub trait InitTarget {
     /// Runs `f` on the tensor to initialize (holding whatever lock it needs).
     fn with_tensor<R>(self, f: impl FnOnce(&mut Tensor) -> Result<R>) -> Result<R>;
+
+    /// Runs `f` on the target's shape and its elements in row-major order:
+    /// what the initializers fill. The default lends them from
+    /// [`with_tensor`](Self::with_tensor); a target whose memory is not a
+    /// [`Tensor`] (an `ndarray` array, with the `ndarray` feature) overrides
+    /// it so that initializers write into that memory directly. `f` gets
+    /// exactly as many elements as the shape has.
+    fn with_elements<R>(self, f: impl FnOnce(&[usize], &mut [f32]) -> Result<R>) -> Result<R>
+    where
+        Self: Sized,
+    {
+        self.with_tensor(|t| {
+            let (shape, data) = t.shape_and_slice_mut();
+            f(shape, data)
+        })
+    }
 
     /// For a parameter or buffer on meta ([`crate::nn::meta`]): `f` gets
     /// its shape and returns the initialization that replaces its deferred
@@ -246,30 +264,42 @@ impl Init {
         {
             return done;
         }
-        target.with_tensor(|t| {
-            with_source(generator, |source| match source {
-                Source::Counter(counter) => {
-                    self.check_parameters()?;
-                    let plan = if t.is_empty() {
-                        None
-                    } else {
-                        Some(self.plan(t.shape())?)
-                    };
-                    // The stream is taken only once nothing can fail any more
-                    // (a constant plan ignores it).
-                    let stream = self.take_stream(counter);
-                    if let Some(plan) = plan {
-                        plan.fill(kernels, stream, 0, t.as_mut_slice());
-                    }
-                    Ok(())
+        target.with_elements(|shape, data| self.fill_elements(kernels, shape, data, generator))
+    }
+
+    /// What [`apply_with`](Self::apply_with) does to a target with data:
+    /// fills `data`, the row-major elements of a tensor of `shape` (as many as
+    /// it has), from `generator`.
+    fn fill_elements(
+        &self,
+        kernels: Kernels,
+        shape: &[usize],
+        data: &mut [f32],
+        generator: Option<&mut Generator>,
+    ) -> Result<()> {
+        debug_assert_eq!(numel_of(shape).ok(), Some(data.len()));
+        with_source(generator, |source| match source {
+            Source::Counter(counter) => {
+                self.check_parameters()?;
+                let plan = if data.is_empty() {
+                    None
+                } else {
+                    Some(self.plan(shape)?)
+                };
+                // The stream is taken only once nothing can fail any more
+                // (a constant plan ignores it).
+                let stream = self.take_stream(counter);
+                if let Some(plan) = plan {
+                    plan.fill(kernels, stream, 0, data);
                 }
-                Source::Torch(g) => {
-                    if let Some(plan) = self.torch_plan(t.shape())? {
-                        plan.fill(kernels, g, t.as_mut_slice());
-                    }
-                    Ok(())
+                Ok(())
+            }
+            Source::Torch(g) => {
+                if let Some(plan) = self.torch_plan(shape)? {
+                    plan.fill(kernels, g, data);
                 }
-            })
+                Ok(())
+            }
         })
     }
 
@@ -884,7 +914,7 @@ pub fn sparse_(
 /// The chapter's custom initializer is `uniform_(w, -10, 10)` then
 /// `threshold_mask_(w, 5)`. A NaN threshold is an error.
 pub fn threshold_mask_(tensor: impl InitTarget, threshold: f32) -> Result<()> {
-    tensor.with_tensor(|t| t.threshold_mask_(threshold))
+    tensor.with_elements(|_, data| Kernels::active().threshold_mask(data, threshold))
 }
 
 #[cfg(test)]

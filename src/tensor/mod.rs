@@ -182,6 +182,11 @@ impl Tensor {
         self.buf.as_mut_slice()
     }
 
+    /// The shape and the elements, mutably (both borrowed at once).
+    pub(crate) fn shape_and_slice_mut(&mut self) -> (&[usize], &mut [f32]) {
+        (&self.shape, self.buf.as_mut_slice())
+    }
+
     /// A copy of the elements.
     pub fn to_vec(&self) -> Vec<f32> {
         self.as_slice().to_vec()
