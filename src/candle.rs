@@ -93,7 +93,6 @@
 //! PyTorch would draw directly in that dtype.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -551,22 +550,17 @@ impl VarRegistry {
     /// # Errors
     /// candle's and the file system's.
     pub fn save(&self, path: impl AsRef<Path>) -> candle_core::Result<()> {
-        let path = path.as_ref();
-        let tensors: HashMap<String, Tensor> = lock(&self.inner)
+        let tensors: Vec<(String, Tensor)> = lock(&self.inner)
             .order
             .iter()
             .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
             .collect();
-        let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-        tmp_name.push(format!(".tmp{}", std::process::id()));
-        let tmp = path.with_file_name(tmp_name);
-        let written = candle_core::safetensors::save(&tensors, &tmp)
-            .and_then(|()| Ok(File::open(&tmp)?.sync_all()?))
-            .and_then(|()| Ok(std::fs::rename(&tmp, path)?));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written
+        let bytes =
+            safetensors::tensor::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), None)
+                .map_err(candle_core::Error::wrap)?;
+        // The crate's atomic writer: temporary file, fsync, rename, directory sync.
+        crate::io::write_atomically(path.as_ref(), |w| Ok(w.write_all(&bytes)?))
+            .map_err(candle_core::Error::wrap)
     }
 }
 
