@@ -222,8 +222,9 @@ impl Sampler for TruncNormalSampler {
         // Four independent vectors in lockstep: the tail branch is a long
         // chain (logarithm, square root, rational, division).
         let x4 = X2(X2(b));
-        let [v0, v1] = trunc_normal(x4, [[first[0], second[0]], [first[1], second[1]]], self);
-        [[v0[0], v1[0]], [v0[1], v1[1]]]
+        let words = [[first[0], second[0]], [first[1], second[1]]];
+        let v = trunc_normal(x4, words, self);
+        [[v[0][0], v[1][0]], [v[0][1], v[1][1]]]
     }
 }
 
