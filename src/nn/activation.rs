@@ -103,6 +103,38 @@ impl Module for ReLU {
     }
 }
 
+/// `value` applied to every element of `input` (in f64, rounded once).
+fn pointwise_forward(input: &Tensor, value: impl Fn(f64) -> f64) -> Tensor {
+    let mut out = input.clone();
+    for v in out.as_mut_slice() {
+        *v = value(f64::from(*v)) as f32;
+    }
+    out
+}
+
+/// The backward of a pointwise activation `module` whose saved input is
+/// `x`: `grad_output · derivative(x)` element by element.
+fn pointwise_backward(
+    x: Option<Tensor>,
+    module: &str,
+    grad_output: &Tensor,
+    derivative: impl Fn(f64) -> f64,
+) -> Result<Tensor> {
+    let x = x.ok_or_else(|| Error::BackwardBeforeForward {
+        module: module.to_string(),
+    })?;
+    check_grad_shape(
+        &format!("grad_output of {module}"),
+        x.shape(),
+        grad_output.shape(),
+    )?;
+    let mut dx = grad_output.clone();
+    for (d, &x) in dx.as_mut_slice().iter_mut().zip(x.as_slice()) {
+        *d = (f64::from(*d) * derivative(f64::from(x))) as f32;
+    }
+    Ok(dx)
+}
+
 /// An elementwise activation `y = f(x)` whose backward is `dx = dy · f'(x)`
 /// (computed in `f64` from the recorded input).
 macro_rules! elementwise {
@@ -141,10 +173,8 @@ macro_rules! elementwise {
             }
 
             fn forward(&mut self, input: &Tensor) -> Result<Tensor> {
-                let mut out = input.clone();
-                for v in out.as_mut_slice() {
-                    *v = self.value(f64::from(*v)) as f32;
-                }
+                let this = &*self;
+                let out = pointwise_forward(input, |x| this.value(x));
                 if self.training {
                     self.inputs.push(input.clone());
                 }
@@ -152,15 +182,8 @@ macro_rules! elementwise {
             }
 
             fn backward(&mut self, grad_output: &Tensor) -> Result<Tensor> {
-                let x = self.inputs.pop().ok_or(Error::BackwardBeforeForward {
-                    module: $py.to_string(),
-                })?;
-                check_grad_shape(concat!("grad_output of ", $py), x.shape(), grad_output.shape())?;
-                let mut dx = grad_output.clone();
-                for (d, &x) in dx.as_mut_slice().iter_mut().zip(x.as_slice()) {
-                    *d = (f64::from(*d) * self.derivative(f64::from(x))) as f32;
-                }
-                Ok(dx)
+                let x = self.inputs.pop();
+                pointwise_backward(x, $py, grad_output, |x| self.derivative(x))
             }
 
             fn set_training(&mut self, training: bool) {
@@ -393,10 +416,8 @@ impl Module for GELU {
     }
 
     fn forward(&mut self, input: &Tensor) -> Result<Tensor> {
-        let mut out = input.clone();
-        for v in out.as_mut_slice() {
-            *v = self.value(f64::from(*v)) as f32;
-        }
+        let this = &*self;
+        let out = pointwise_forward(input, |x| this.value(x));
         if self.training {
             self.inputs.push(input.clone());
         }
@@ -404,15 +425,8 @@ impl Module for GELU {
     }
 
     fn backward(&mut self, grad_output: &Tensor) -> Result<Tensor> {
-        let x = self.inputs.pop().ok_or(Error::BackwardBeforeForward {
-            module: "GELU".to_string(),
-        })?;
-        check_grad_shape("grad_output of GELU", x.shape(), grad_output.shape())?;
-        let mut dx = grad_output.clone();
-        for (d, &x) in dx.as_mut_slice().iter_mut().zip(x.as_slice()) {
-            *d = (f64::from(*d) * self.derivative(f64::from(x))) as f32;
-        }
-        Ok(dx)
+        let x = self.inputs.pop();
+        pointwise_backward(x, "GELU", grad_output, |x| self.derivative(x))
     }
 
     fn set_training(&mut self, training: bool) {
