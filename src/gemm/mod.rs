@@ -632,14 +632,47 @@ fn run<T: Element>(
         unsafe { T::small(backend, a, b, out.0, rs, cs, epi) };
         return;
     }
-    let threads = rayon::current_num_threads();
-    let parallel =
-        threads > 1 && m.saturating_mul(n).saturating_mul(k).saturating_mul(2) >= INLINE_FLOPS;
+    let parallel = is_parallel(m, n, k);
+    let (mc, nc) = c_blocks(m, n, &bl, parallel);
+    // B is packed once for all tasks (shared) when several row blocks use
+    // each of its panels; when one row block spans all of C's rows, each
+    // task packs its own columns of B, one `k` block at a time, into a
+    // buffer that stays in L2 (no panel is packed twice either way).
+    let shared_b = m.div_ceil(mc) > 1;
+    pack::with_buf(Slot::A, |buf_a| {
+        pack::with_buf(Slot::B, |buf_b| {
+            let pa = buf_a.slice_mut::<T>(m.div_ceil(mr) * mr * k);
+            pack::pack(backend, a.t(), mr, pa, parallel);
+            let panels = if shared_b {
+                let pb = buf_b.slice_mut::<T>(n.div_ceil(nr) * nr * k);
+                pack::pack(backend, b, nr, pb, parallel);
+                PanelsB::Shared(&*pb)
+            } else {
+                PanelsB::PerTask(b)
+            };
+            let shape = Shape { m, n, k, mc, nc };
+            // SAFETY: `out` addresses the checked, distinct, exclusively
+            // borrowed view `c` (in the transposed orientation, its
+            // transpose) with strides `rs`, `cs`; the panels were packed
+            // just above with this backend's `mr` and `nr`.
+            unsafe { compute(backend, &bl, pa, panels, shape, out, rs, cs, epi, parallel) };
+        })
+    });
+}
 
-    // The blocks of C: one row block for up to 4·MC rows (then every panel of
-    // B is used by one task only), as even as the block sizes allow, and at
-    // least two per thread when parallel, splitting columns first (the split
-    // changes no bit of the result).
+/// Whether an `m × k · k × n` product runs on rayon's pool.
+fn is_parallel(m: usize, n: usize, k: usize) -> bool {
+    rayon::current_num_threads() > 1
+        && m.saturating_mul(n).saturating_mul(k).saturating_mul(2) >= INLINE_FLOPS
+}
+
+/// The blocks of `C` (`mc × nc`), one task each: one row block for up to
+/// 4·MC rows (then every panel of B is used by one task only), as even as
+/// the block sizes allow, and at least two per thread when parallel,
+/// splitting columns first (the split changes no bit of the result).
+fn c_blocks(m: usize, n: usize, bl: &blocking::Blocking, parallel: bool) -> (usize, usize) {
+    let threads = rayon::current_num_threads();
+    let (mr, nr) = (bl.mr, bl.nr);
     let even = |len: usize, max: usize, unit: usize| {
         len.div_ceil(len.div_ceil(max)).next_multiple_of(unit)
     };
@@ -654,88 +687,231 @@ fn run<T: Element>(
             break;
         }
     }
-    let (tasks_m, tasks_n) = (m.div_ceil(mc), n.div_ceil(nc));
+    (mc, nc)
+}
 
-    // B is packed once for all tasks (shared) when several row blocks use
-    // each of its panels; when one row block spans all of C's rows, each
-    // task packs its own columns of B, one `k` block at a time, into a
-    // buffer that stays in L2 (no panel is packed twice either way).
-    let shared_b = tasks_m > 1;
-    pack::with_buf(Slot::A, |buf_a| {
-        pack::with_buf(Slot::B, |buf_b| {
-            let pa = buf_a.slice_mut::<T>(m.div_ceil(mr) * mr * k);
-            pack::pack(backend, a.t(), mr, pa, parallel);
-            let pb = if shared_b {
-                let pb = buf_b.slice_mut::<T>(n.div_ceil(nr) * nr * k);
-                pack::pack(backend, b, nr, pb, parallel);
-                &*pb
-            } else {
-                &[]
-            };
-            let pa = &*pa;
-            let task = |t: usize| {
-                let (i0, j0) = ((t / tasks_n) * mc, (t % tasks_n) * nc);
-                let (mcb, ncb) = (mc.min(m - i0), nc.min(n - j0));
-                let tiles = mcb.div_ceil(mr) * ncb.div_ceil(nr) * mr * nr;
-                pack::with_buf(Slot::Scratch, |buf_s| {
-                    pack::with_buf(Slot::BlockB, |buf_b| {
-                        let scratch = if k > bl.kc {
-                            buf_s.slice_mut::<T>(tiles)
-                        } else {
-                            &mut []
-                        };
-                        let local_b = if shared_b {
-                            &mut []
-                        } else {
-                            buf_b.slice_mut::<T>(ncb.div_ceil(nr) * nr * bl.kc.min(k))
-                        };
-                        let mut p0 = 0;
-                        while p0 < k {
-                            let len = bl.kc.min(k - p0);
-                            let (b_panels, b_stride): (&[T], usize) = if shared_b {
-                                (&pb[(j0 / nr) * k * nr + p0 * nr..], k * nr)
-                            } else {
-                                pack::pack(backend, b.sub(p0, len, j0, ncb), nr, local_b, false);
-                                (&*local_b, len * nr)
-                            };
-                            let mut blk = Block {
-                                a: &pa[(i0 / mr) * k * mr + p0 * mr..],
-                                a_stride: k * mr,
-                                b: b_panels,
-                                b_stride,
-                                len,
-                                first: p0 == 0,
-                                last: p0 + len == k,
-                                mc: mcb,
-                                nc: ncb,
-                                // SAFETY: (i0, j0) is an element of C (i0 < m,
-                                // j0 < n), inside `c.data`.
-                                c: unsafe { out.at(i0 * rs + j0 * cs) },
-                                rs,
-                                cs,
-                                epi: epi.starting_at(j0),
-                                scratch: &mut *scratch,
-                            };
-                            // SAFETY: the panels were packed with this
-                            // backend's `mr`/`nr`; the block's elements of C
-                            // are elements of the checked, distinct,
-                            // exclusively borrowed view `c` (in the
-                            // transposed orientation, of its transpose), and
-                            // blocks of different tasks are disjoint, so no
-                            // element is touched by two tasks.
-                            unsafe { T::block(backend, &mut blk) };
-                            p0 += len;
+/// Where the tasks of a product find their `B` panels.
+#[derive(Clone, Copy)]
+enum PanelsB<'a, T: Element> {
+    /// All of `B` packed (panels over the whole `k`, `k·NR` apart), shared
+    /// by the tasks.
+    Shared(&'a [T]),
+    /// Each task packs its own columns of this view, one `k` block at a
+    /// time.
+    PerTask(MatRef<'a, T>),
+}
+
+/// The sizes of a product and of its blocks of `C`.
+#[derive(Clone, Copy)]
+struct Shape {
+    m: usize,
+    n: usize,
+    k: usize,
+    mc: usize,
+    nc: usize,
+}
+
+/// `C ← epilogue(A·B)` from packed `A` panels `pa`, one task per
+/// `mc × nc` block of `C`, each walking `k` in blocks of `KC`.
+///
+/// # Safety
+/// `out` with strides `rs`, `cs` must address `m × n` distinct elements,
+/// valid for writes (and reads, for `Accumulate`) and not accessed otherwise
+/// during the call. `pa` holds the `⌈m / MR⌉` panels of `Aᵀ` (`k · MR`
+/// each) and a shared `B` its `⌈n / NR⌉` panels (`k · NR` each), packed
+/// with this backend's `MR` and `NR`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn compute<T: Element>(
+    backend: Backend,
+    bl: &blocking::Blocking,
+    pa: &[T],
+    panels: PanelsB<'_, T>,
+    shape: Shape,
+    out: OutPtr<T>,
+    rs: usize,
+    cs: usize,
+    epi: Epilogue<'_, T>,
+    parallel: bool,
+) {
+    let Shape { m, n, k, mc, nc } = shape;
+    let (mr, nr) = (bl.mr, bl.nr);
+    let (tasks_m, tasks_n) = (m.div_ceil(mc), n.div_ceil(nc));
+    let task = |t: usize| {
+        let (i0, j0) = ((t / tasks_n) * mc, (t % tasks_n) * nc);
+        let (mcb, ncb) = (mc.min(m - i0), nc.min(n - j0));
+        let tiles = mcb.div_ceil(mr) * ncb.div_ceil(nr) * mr * nr;
+        pack::with_buf(Slot::Scratch, |buf_s| {
+            pack::with_buf(Slot::BlockB, |buf_b| {
+                let scratch = if k > bl.kc {
+                    buf_s.slice_mut::<T>(tiles)
+                } else {
+                    &mut []
+                };
+                let local_b = match panels {
+                    PanelsB::Shared(_) => &mut [],
+                    PanelsB::PerTask(_) => {
+                        buf_b.slice_mut::<T>(ncb.div_ceil(nr) * nr * bl.kc.min(k))
+                    }
+                };
+                let mut p0 = 0;
+                while p0 < k {
+                    let len = bl.kc.min(k - p0);
+                    let (b_panels, b_stride): (&[T], usize) = match panels {
+                        PanelsB::Shared(pb) => (&pb[(j0 / nr) * k * nr + p0 * nr..], k * nr),
+                        PanelsB::PerTask(b) => {
+                            pack::pack(backend, b.sub(p0, len, j0, ncb), nr, local_b, false);
+                            (&*local_b, len * nr)
                         }
-                    })
-                });
-            };
-            if parallel {
-                (0..tasks_m * tasks_n).into_par_iter().for_each(task);
-            } else {
-                (0..tasks_m * tasks_n).for_each(task);
+                    };
+                    let mut blk = Block {
+                        a: &pa[(i0 / mr) * k * mr + p0 * mr..],
+                        a_stride: k * mr,
+                        b: b_panels,
+                        b_stride,
+                        len,
+                        first: p0 == 0,
+                        last: p0 + len == k,
+                        mc: mcb,
+                        nc: ncb,
+                        // SAFETY: (i0, j0) is an element of C (i0 < m,
+                        // j0 < n), inside the caller's buffer.
+                        c: unsafe { out.at(i0 * rs + j0 * cs) },
+                        rs,
+                        cs,
+                        epi: epi.starting_at(j0),
+                        scratch: &mut *scratch,
+                    };
+                    // SAFETY: the panels were packed with this backend's
+                    // `mr`/`nr` (the caller's promise, and `local_b` just
+                    // above); the block's elements of C are among the
+                    // caller's distinct, exclusively usable elements, and
+                    // blocks of different tasks are disjoint, so no element
+                    // is touched by two tasks.
+                    unsafe { T::block(backend, &mut blk) };
+                    p0 += len;
+                }
+            })
+        });
+    };
+    if parallel {
+        (0..tasks_m * tasks_n).into_par_iter().for_each(task);
+    } else {
+        (0..tasks_m * tasks_n).for_each(task);
+    }
+}
+
+/// `A` packed once for several products with the same `A` and different
+/// `B`s, whose `B` comes packed too ([`gemm_packed`]): a convolution's
+/// weight, multiplied by one column block after another.
+pub(crate) struct PackedA<T: Element> {
+    backend: Backend,
+    rows: usize,
+    k: usize,
+    /// The packed panels: the first `len` elements of `buf`.
+    buf: pack::AlignedBuf,
+    len: usize,
+    _element: std::marker::PhantomData<T>,
+}
+
+impl<T: Element> PackedA<T> {
+    /// Packs `a` for `kernels`' instruction set.
+    pub(crate) fn new(kernels: Kernels, a: MatRef<'_, T>) -> PackedA<T> {
+        let backend = Backend::of(kernels);
+        let mr = backend.blocking(size_of::<T>()).mr;
+        let len = a.rows.div_ceil(mr) * mr * a.cols;
+        let mut buf = pack::AlignedBuf::default();
+        let pa = buf.slice_mut::<T>(len);
+        pack::pack(backend, a.t(), mr, pa, false);
+        PackedA {
+            backend,
+            rows: a.rows,
+            k: a.cols,
+            buf,
+            len,
+            _element: std::marker::PhantomData,
+        }
+    }
+
+    /// The panel width `NR` a packed `B` must have for this `A`: `B`'s
+    /// `k × n` elements go in `⌈n / NR⌉` panels of `k · NR`, element
+    /// `(p, j)` at `(j / NR)·k·NR + p·NR + j % NR` (columns past `n` zero).
+    pub(crate) fn b_panel_width(&self) -> usize {
+        self.backend.blocking(size_of::<T>()).nr
+    }
+
+    /// The length of a packed `B` of `n` columns.
+    pub(crate) fn b_len(&self, n: usize) -> usize {
+        n.div_ceil(self.b_panel_width()) * self.b_panel_width() * self.k
+    }
+}
+
+/// `C ← α·A·B + β·C` (`β` 0 or not, as in [`gemm`]) from a packed `A` and
+/// a `B` of `n` columns packed in the layout [`PackedA::b_panel_width`]
+/// describes: the same bits as [`gemm`] on the unpacked operands, with
+/// `C` row-major-or-strided as there.
+///
+/// # Panics
+/// If `packed_b` is shorter than [`PackedA::b_len`] or `C` is not
+/// `A.rows × n` (bugs of the crate's callers).
+pub(crate) fn gemm_packed<T: Element>(
+    alpha: T,
+    a: &PackedA<T>,
+    packed_b: &[T],
+    n: usize,
+    beta: T,
+    c: MatMut<'_, T>,
+) {
+    let (m, k) = (a.rows, a.k);
+    assert!(
+        packed_b.len() >= a.b_len(n) && c.rows == m && c.cols == n,
+        "gemm_packed: {m}x{k} times {k}x{n} into {}x{} with {} packed elements",
+        c.rows,
+        c.cols,
+        packed_b.len()
+    );
+    let epi = if beta == T::ZERO {
+        Epilogue::Overwrite { alpha }
+    } else {
+        Epilogue::Accumulate { alpha, beta }
+    };
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (rs, cs) = (c.row_stride, c.col_stride);
+    let out = OutPtr(c.data.as_mut_ptr());
+    if k == 0 {
+        for i in 0..m {
+            for j in 0..n {
+                let at = i * rs + j * cs;
+                let old = c.data[at];
+                c.data[at] = epi.apply(T::ZERO, || old, j);
             }
-        })
-    });
+        }
+        return;
+    }
+    let bl = a.backend.blocking(size_of::<T>());
+    let pa = a.buf.slice::<T>(a.len);
+    let parallel = is_parallel(m, n, k);
+    let (mc, nc) = c_blocks(m, n, &bl, parallel);
+    let shape = Shape { m, n, k, mc, nc };
+    // SAFETY: `out` addresses the checked, distinct, exclusively borrowed
+    // view `c` with its strides; `pa` was packed by `PackedA::new` with the
+    // backend's `mr`, and `packed_b` holds (checked above) the panels of
+    // width `nr` the caller packed as `b_panel_width` describes.
+    unsafe {
+        compute(
+            a.backend,
+            &bl,
+            pa,
+            PanelsB::Shared(packed_b),
+            shape,
+            out,
+            rs,
+            cs,
+            epi,
+            parallel,
+        )
+    };
 }
 
 /// `torch.nn.functional.linear`: `input · weightᵀ + bias`.

@@ -29,6 +29,8 @@ pub(crate) struct AlignedBuf {
 
 // SAFETY: the buffer owns its allocation; nothing else points into it.
 unsafe impl Send for AlignedBuf {}
+// SAFETY: through a shared reference the buffer is only read (`slice`).
+unsafe impl Sync for AlignedBuf {}
 
 impl Default for AlignedBuf {
     fn default() -> Self {
@@ -64,6 +66,26 @@ impl AlignedBuf {
         // aligned to 64 >= align_of::<T>(), and is borrowed mutably with
         // `self`.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().cast::<T>(), len) }
+    }
+
+    /// The first `len` elements as a `T` slice, read only.
+    ///
+    /// # Panics
+    /// If the buffer holds fewer than `len` elements of `T`.
+    pub(crate) fn slice<T: Element>(&self, len: usize) -> &[T] {
+        if len == 0 {
+            return &[];
+        }
+        assert!(
+            len.checked_mul(size_of::<T>())
+                .is_some_and(|b| b <= self.bytes),
+            "{len} elements beyond a {}-byte packing buffer",
+            self.bytes
+        );
+        // SAFETY: as in `slice_mut` (initialized, aligned, at least
+        // `len·size_of::<T>()` bytes, checked just above), borrowed shared
+        // with `self`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().cast::<T>(), len) }
     }
 
     fn free(&mut self) {

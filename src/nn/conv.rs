@@ -16,8 +16,11 @@
 
 use super::{Module, Parameter, check_grad_shape};
 use crate::error::{Error, Result};
-use crate::gemm::{self, MatMut, MatRef};
+use std::mem::MaybeUninit;
+
+use crate::gemm::{self, MatMut, MatRef, PackedA};
 use crate::init::{FanMode, Init, Nonlinearity, calculate_fan_in_and_fan_out};
+use crate::kernels::Kernels;
 use crate::rng::Generator;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
@@ -447,57 +450,136 @@ fn im2col_block(
     cols: &mut [f32],
 ) {
     let pb = positions.len();
-    let (s, w) = (g.stride[1] as isize, g.w as isize);
     for c in 0..g.c_per_group() {
         let plane = &x[(c0 + c) * g.h * g.w..(c0 + c + 1) * g.h * g.w];
         for i in 0..g.kh {
             for j in 0..g.kw {
+                let tap = Tap::new(g, i, j);
                 let row = &mut cols[((c * g.kh + i) * g.kw + j) * pb..][..pb];
-                let dy = (i * g.dilation[0]) as isize - g.pad[0] as isize;
-                let dx = (j * g.dilation[1]) as isize - g.pad[1] as isize;
-                // The output columns whose input column lies inside the
-                // row: `lo..hi` (the rest is padding).
-                let lo = if dx < 0 {
-                    ((-dx + s - 1) / s) as usize
-                } else {
-                    0
-                };
-                let hi = if w - dx <= 0 {
-                    0
-                } else {
-                    (((w - dx + s - 1) / s) as usize).min(g.wo)
-                };
-                let lo = lo.min(hi);
                 // One output row (or the part of it in the block) at a time.
                 let mut at = positions.start;
                 while at < positions.end {
                     let (oh, ow0) = (at / g.wo, at % g.wo);
                     let ow1 = g.wo.min(ow0 + (positions.end - at));
-                    let out = &mut row[at - positions.start..][..ow1 - ow0];
+                    tap.unfold(
+                        g,
+                        plane,
+                        oh,
+                        ow0,
+                        &mut row[at - positions.start..][..ow1 - ow0],
+                    );
                     at += ow1 - ow0;
-                    let y = (oh * g.stride[0]) as isize + dy;
-                    if y < 0 || y >= g.h as isize {
-                        out.fill(0.0);
-                        continue;
-                    }
-                    let src = &plane[y as usize * g.w..(y as usize + 1) * g.w];
-                    // `lo..hi` clipped to this segment, relative to it.
-                    let (l, h) = (lo.clamp(ow0, ow1) - ow0, hi.clamp(ow0, ow1) - ow0);
-                    out[..l].fill(0.0);
-                    out[h.max(l)..].fill(0.0);
-                    if h > l {
-                        let first = ((ow0 + l) as isize * s + dx) as usize;
-                        if s == 1 {
-                            out[l..h].copy_from_slice(&src[first..first + (h - l)]);
-                        } else {
-                            for (o, &v) in out[l..h]
-                                .iter_mut()
-                                .zip(src[first..].iter().step_by(s as usize))
-                            {
-                                *o = v;
-                            }
-                        }
-                    }
+                }
+            }
+        }
+    }
+}
+
+/// The columns `positions` of [`im2col`] straight in the packed layout of
+/// the GEMM's `B` ([`PackedA::b_panel_width`]): panels of `nr` positions,
+/// `K`-major, element `(r, q)` at `(q / nr)·K·nr + r·nr + q % nr`, positions
+/// past the block zero. Written panel by panel, each in one forward sweep.
+fn im2col_packed(
+    g: &Geometry,
+    x: &[f32],
+    c0: usize,
+    positions: std::ops::Range<usize>,
+    nr: usize,
+    packed: &mut [f32],
+) {
+    let k = g.k();
+    let taps: Vec<Tap> = (0..g.kh)
+        .flat_map(|i| (0..g.kw).map(move |j| (i, j)))
+        .map(|(i, j)| Tap::new(g, i, j))
+        .collect();
+    // The output rows a panel's positions cross: (oh, ow0, ow1, offset in
+    // the panel row).
+    let mut segments = Vec::with_capacity(nr + 1);
+    for (q0, panel) in positions
+        .clone()
+        .step_by(nr)
+        .zip(packed.chunks_exact_mut(k * nr))
+    {
+        let q1 = positions.end.min(q0 + nr);
+        segments.clear();
+        let mut at = q0;
+        while at < q1 {
+            let (oh, ow0) = (at / g.wo, at % g.wo);
+            let ow1 = g.wo.min(ow0 + (q1 - at));
+            segments.push((oh, ow0, ow1, at - q0));
+            at += ow1 - ow0;
+        }
+        let mut rows = panel.chunks_exact_mut(nr);
+        for c in 0..g.c_per_group() {
+            let plane = &x[(c0 + c) * g.h * g.w..(c0 + c + 1) * g.h * g.w];
+            for (tap, row) in taps.iter().zip(&mut rows) {
+                for &(oh, ow0, ow1, off) in &segments {
+                    tap.unfold(g, plane, oh, ow0, &mut row[off..off + (ow1 - ow0)]);
+                }
+                row[q1 - q0..].fill(0.0);
+            }
+        }
+    }
+}
+
+/// One kernel tap `(i, j)`: its offset from an output position's window
+/// origin, and the output columns whose input column is inside the plane.
+#[derive(Debug, Clone, Copy)]
+struct Tap {
+    dy: isize,
+    dx: isize,
+    /// Output columns `lo..hi` read inside the row (the rest is padding).
+    lo: usize,
+    hi: usize,
+}
+
+impl Tap {
+    fn new(g: &Geometry, i: usize, j: usize) -> Tap {
+        let (s, w) = (g.stride[1] as isize, g.w as isize);
+        let dy = (i * g.dilation[0]) as isize - g.pad[0] as isize;
+        let dx = (j * g.dilation[1]) as isize - g.pad[1] as isize;
+        let lo = if dx < 0 {
+            ((-dx + s - 1) / s) as usize
+        } else {
+            0
+        };
+        let hi = if w - dx <= 0 {
+            0
+        } else {
+            (((w - dx + s - 1) / s) as usize).min(g.wo)
+        };
+        Tap {
+            dy,
+            dx,
+            lo: lo.min(hi),
+            hi,
+        }
+    }
+
+    /// The tap's inputs for output positions `(oh, ow0..ow0 + out.len())`
+    /// of one output row into `out` (zero where the window is in the
+    /// padding).
+    #[inline]
+    fn unfold(&self, g: &Geometry, plane: &[f32], oh: usize, ow0: usize, out: &mut [f32]) {
+        let ow1 = ow0 + out.len();
+        let y = (oh * g.stride[0]) as isize + self.dy;
+        if y < 0 || y >= g.h as isize {
+            out.fill(0.0);
+            return;
+        }
+        let src = &plane[y as usize * g.w..(y as usize + 1) * g.w];
+        // `lo..hi` clipped to this segment, relative to it.
+        let (l, h) = (self.lo.clamp(ow0, ow1) - ow0, self.hi.clamp(ow0, ow1) - ow0);
+        out[..l].fill(0.0);
+        out[h.max(l)..].fill(0.0);
+        if h > l {
+            let s = g.stride[1];
+            let first = ((ow0 + l) as isize * s as isize + self.dx) as usize;
+            if s == 1 {
+                out[l..h].copy_from_slice(&src[first..first + (h - l)]);
+            } else {
+                for (o, &v) in out[l..h].iter_mut().zip(src[first..].iter().step_by(s)) {
+                    *o = v;
                 }
             }
         }
@@ -534,59 +616,67 @@ fn col2im(g: &Geometry, cols: &[f32], c0: usize, dx: &mut [f32]) {
 }
 
 /// The forward of a convolution of geometry `g` (weight `[O, K]` as a
-/// matrix, bias `[O]`) on `x` (`[N, C, H, W]`, row-major): `[N, O, Ho, Wo]`.
-fn conv_forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Result<Vec<f32>> {
+/// matrix, bias `[O]`) on `x` (`[N, C, H, W]`, row-major): `[N, O, Ho, Wo]`
+/// into a new tensor of `shape`.
+///
+/// Each group's weight is packed once for the whole batch; the input is
+/// unfolded in blocks of output positions straight into the packed layout
+/// of the GEMM's `B` (about 1 MiB, so it stays in L2), and each block's
+/// product is written into its columns of `Y`. Neither the blocking nor the
+/// samples' split over threads changes an element's chain of operations
+/// (the GEMM's, over the whole `K`), so the bits are those of one product
+/// over the whole column matrix, on any thread count.
+fn conv_forward(
+    g: &Geometry,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    shape: &[usize],
+) -> Result<Tensor> {
     let (k, p, og) = (g.k(), g.p(), g.o_per_group());
-    let mut out = vec![0.0f32; g.n * g.o * p];
-    if out.is_empty() {
-        return Ok(out);
-    }
-    if g.c * g.h * g.w == 0 {
-        // No input values (zero channels or an empty, padded plane): the
-        // products are zero, the output is the bias.
-        if let Some(b) = bias {
-            for (row, &b) in out.chunks_exact_mut(p.max(1)).zip(b.iter().cycle()) {
-                row.fill(b);
+    // Every element starts as its bias (the products are added with β = 1)
+    // or is overwritten (β = 0).
+    let mut out = Tensor::filled_with(shape, |slots| match bias {
+        Some(b) => {
+            for (row, &b) in slots.chunks_exact_mut(p.max(1)).zip(b.iter().cycle()) {
+                row.fill(MaybeUninit::new(b));
             }
         }
+        None => Kernels::active().fill_constant_uninit(slots, 0.0),
+    })?;
+    if out.numel() == 0 || g.c * g.h * g.w == 0 {
+        // No output, or no input values (zero channels or an empty, padded
+        // plane): the products are zero, the output is the bias.
         return Ok(out);
     }
-    // Positions per block: a column block of about 1 MiB (a multiple of 32
-    // columns, the width of the GEMM's widest register tile).
-    let pb = ((COLUMN_BLOCK_FLOATS / k.max(1)) / 32 * 32).clamp(32, p.max(32));
-    let cols_len = if g.is_pointwise() { 0 } else { k * pb.min(p) };
-    // Samples in parallel (each with its own column buffer; the products
-    // inside are parallel too). Every output element is computed the same
-    // way whatever the split, so the bits do not depend on the thread count.
-    out.par_chunks_mut(g.o * p)
+    let beta = if bias.is_some() { 1.0 } else { 0.0 };
+    let kernels = Kernels::active();
+    let packed_w = (0..g.groups)
+        .map(|grp| {
+            let w = MatRef::row_major(&weight[grp * og * k..(grp + 1) * og * k], og, k)?;
+            Ok(PackedA::new(kernels, w))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let nr = packed_w[0].b_panel_width();
+    // Positions per block: a packed block of about 1 MiB (whole panels).
+    let pb = ((COLUMN_BLOCK_FLOATS / k.max(1)) / nr * nr).clamp(nr, p.next_multiple_of(nr));
+    let block_len = packed_w[0].b_len(pb.min(p));
+    // Samples in parallel (each with its own block buffer; the products
+    // inside are parallel too).
+    out.as_mut_slice()
+        .par_chunks_mut(g.o * p)
         .zip(x.par_chunks(g.c * g.h * g.w))
         .try_for_each_init(
-            || vec![0.0f32; cols_len],
-            |cols, (ys, xs)| -> Result<()> {
-                if let Some(b) = bias {
-                    for (row, &b) in ys.chunks_exact_mut(p.max(1)).zip(b) {
-                        row.fill(b);
-                    }
-                }
-                let beta = if bias.is_some() { 1.0 } else { 0.0 };
-                for grp in 0..g.groups {
-                    let w = MatRef::row_major(&weight[grp * og * k..(grp + 1) * og * k], og, k)?;
+            || vec![0.0f32; block_len],
+            |packed, (ys, xs)| -> Result<()> {
+                for (grp, w) in packed_w.iter().enumerate() {
                     let yg = &mut ys[grp * og * p..(grp + 1) * og * p];
-                    if g.is_pointwise() {
-                        let b_mat = MatRef::row_major(&xs[grp * k * p..(grp + 1) * k * p], k, p)?;
-                        gemm::gemm(1.0, w, b_mat, beta, MatMut::row_major(yg, og, p)?)?;
-                        continue;
-                    }
-                    // Output positions in blocks whose column matrix stays in
-                    // L2, each product written into its columns of `Y`.
-                    // (Blocking over positions does not change any
-                    // element's sum, so neither does the block size.)
                     for p0 in (0..p).step_by(pb) {
                         let n = pb.min(p - p0);
-                        im2col_block(g, xs, grp * g.c_per_group(), p0..p0 + n, cols);
-                        let b_mat = MatRef::row_major(&cols[..k * n], k, n)?;
+                        let packed = &mut packed[..w.b_len(n)];
+                        im2col_packed(g, xs, grp * g.c_per_group(), p0..p0 + n, nr, packed);
                         let y = MatMut::new(&mut yg[p0..], og, n, p, 1)?;
-                        gemm::gemm(1.0, w, b_mat, beta, y)?;
+                        gemm::gemm_packed(1.0, w, packed, n, beta, y);
                     }
                 }
                 Ok(())
@@ -649,8 +739,8 @@ impl<const D: usize> Module for Conv<D> {
             input.as_slice(),
             weight.as_slice(),
             bias.as_deref().map(Tensor::as_slice),
+            &self.output_shape(input.shape(), &g),
         )?;
-        let out = Tensor::from_vec(out, &self.output_shape(input.shape(), &g))?;
         if self.training {
             self.inputs.push(input.clone());
         }
@@ -783,7 +873,8 @@ mod tests {
     }
 
     /// Every block of positions (starting and ending mid-row, one position,
-    /// all of them) equals those columns of the reference, for strides,
+    /// all of them), row-major and packed in panels of every width, equals
+    /// those columns of the reference, for strides,
     /// padding wider than the kernel reach, dilation and groups.
     #[test]
     fn im2col_blocks_equal_the_reference_unfold() {
@@ -835,6 +926,27 @@ mod tests {
                                 start + len
                             );
                         }
+                        for nr in [1, 4, 16, 32] {
+                            let k = g.k();
+                            let mut packed = vec![f32::NAN; len.div_ceil(nr) * nr * k];
+                            im2col_packed(&g, &x, c0, start..start + len, nr, &mut packed);
+                            for r in 0..k {
+                                for q in 0..len.next_multiple_of(nr) {
+                                    let v = packed[(q / nr) * k * nr + r * nr + q % nr];
+                                    let w = if q < len {
+                                        want[r * p + start + q]
+                                    } else {
+                                        0.0
+                                    };
+                                    assert_eq!(
+                                        v.to_bits(),
+                                        w.to_bits(),
+                                        "packed (nr {nr}) row {r}, position {q} of {start}..{}",
+                                        start + len
+                                    );
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -869,8 +981,9 @@ mod tests {
             .map(|v| ((v * 53 % 97) as f32 - 48.0) / 11.0)
             .collect();
         let bias = [0.5f32, -1.25, 2.0];
-        let got = conv_forward(&g, &x, &weight, Some(&bias)).unwrap();
         let (k, p) = (g.k(), g.p());
+        let got = conv_forward(&g, &x, &weight, Some(&bias), &[2, o, h, w]).unwrap();
+        let got = got.as_slice();
         for n in 0..2 {
             let xs = &x[n * c * h * w..(n + 1) * c * h * w];
             let mut cols = vec![0.0; k * p];
