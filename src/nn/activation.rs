@@ -1,5 +1,7 @@
 //! Activation functions as modules.
 
+use std::mem::MaybeUninit;
+
 use super::{Module, check_grad_shape};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -64,13 +66,12 @@ impl Module for ReLU {
     }
 
     fn forward(&mut self, input: &Tensor) -> Result<Tensor> {
-        let mut out = input.clone();
-        for x in out.as_mut_slice() {
-            // `x < 0` is false for NaN, which passes through.
-            if *x < 0.0 {
-                *x = 0.0;
+        let out = Tensor::filled_with(input.shape(), |slots| {
+            for (o, &x) in slots.iter_mut().zip(input.as_slice()) {
+                // `x < 0` is false for NaN (and −0), which pass through.
+                *o = MaybeUninit::new(if x < 0.0 { 0.0 } else { x });
             }
-        }
+        })?;
         if self.training {
             self.outputs.push(out.clone());
         }

@@ -3,6 +3,8 @@
 //! Statistics are accumulated in `f64` (PyTorch accumulates in `float` with
 //! its own order), so outputs agree with PyTorch's to rounding.
 
+use std::mem::MaybeUninit;
+
 use super::{Buffer, Module, Parameter, check_grad_shape, meta};
 use crate::error::{Error, Result};
 use crate::tensor::{IntTensor, Tensor};
@@ -289,21 +291,37 @@ impl<const D: usize> Module for BatchNorm<D> {
             .collect();
         let weight = self.weight.as_ref().map(|w| w.data()).transpose()?;
         let bias = self.bias.as_ref().map(|b| b.data()).transpose()?;
-        let mut xhat = input.clone();
-        let mut out = input.clone();
-        for i in 0..n {
-            for ch in 0..c {
+        // Per (sample, channel), one contiguous run of `s` values, written
+        // once: `out = x̂·w + b` with `x̂ = (x − mean)/σ` in f64, and `x̂`
+        // itself only when a backward will need it.
+        let affine: Vec<(f64, f64)> = (0..c)
+            .map(|ch| {
                 let w = weight.as_ref().map_or(1.0, |w| f64::from(w.as_slice()[ch]));
                 let b = bias.as_ref().map_or(0.0, |b| f64::from(b.as_slice()[ch]));
-                for j in 0..s {
-                    let k = at(i, ch, j);
-                    let h = (f64::from(x[k]) - mean[ch]) * inv_std[ch];
-                    xhat.as_mut_slice()[k] = h as f32;
-                    out.as_mut_slice()[k] = (h * w + b) as f32;
+                (w, b)
+            })
+            .collect();
+        let runs = |slots: &mut [MaybeUninit<f32>], normalized: bool| {
+            for (r, (out, x)) in slots
+                .chunks_exact_mut(s.max(1))
+                .zip(x.chunks_exact(s.max(1)))
+                .enumerate()
+            {
+                let ch = r % c;
+                let (mean, inv, (w, b)) = (mean[ch], inv_std[ch], affine[ch]);
+                for (o, &x) in out.iter_mut().zip(x) {
+                    let h = (f64::from(x) - mean) * inv;
+                    *o = MaybeUninit::new(if normalized {
+                        h as f32
+                    } else {
+                        (h * w + b) as f32
+                    });
                 }
             }
-        }
+        };
+        let out = Tensor::filled_with(input.shape(), |slots| runs(slots, false))?;
         if self.training {
+            let xhat = Tensor::filled_with(input.shape(), |slots| runs(slots, true))?;
             self.records.push(NormRecord { xhat, inv_std });
         }
         Ok(out)

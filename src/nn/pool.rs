@@ -4,6 +4,7 @@
 use super::{Module, check_grad_shape};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
+use rayon::prelude::*;
 
 /// The options of a max or average pooling, with PyTorch's defaults
 /// (`stride = kernel_size`, `padding = 0`, `dilation = 1` (max only),
@@ -221,9 +222,15 @@ impl Module for MaxPool2d {
         let o = self.options;
         let (oh, ow) = pooled_size(&o, c, h, w)?;
         let x = input.as_slice();
-        let mut out = vec![0.0f32; n * c * oh * ow];
-        let mut arg = vec![0usize; out.len()];
-        for plane in 0..n * c {
+        let mut out = Tensor::zeros(&out_shape(batched, n, c, oh, ow))?;
+        // Where each maximum was found, only for a backward.
+        let mut arg = if self.training {
+            vec![0usize; out.numel()]
+        } else {
+            Vec::new()
+        };
+        let plane_len = (oh * ow).max(1);
+        let one_plane = |plane: usize, out: &mut [f32], mut arg: Option<&mut [usize]>| {
             let src = &x[plane * h * w..(plane + 1) * h * w];
             for i in 0..oh {
                 for j in 0..ow {
@@ -254,16 +261,26 @@ impl Module for MaxPool2d {
                         }
                     }
                     let at = at.expect("every window holds an input position");
-                    let q = (plane * oh + i) * ow + j;
-                    out[q] = best;
-                    arg[q] = plane * h * w + at;
+                    out[i * ow + j] = best;
+                    if let Some(arg) = arg.as_deref_mut() {
+                        arg[i * ow + j] = plane * h * w + at;
+                    }
                 }
             }
+        };
+        // Planes in parallel (each output element is computed alike anyway).
+        let planes = out.as_mut_slice().par_chunks_mut(plane_len).enumerate();
+        if self.training {
+            planes
+                .zip(arg.par_chunks_mut(plane_len))
+                .for_each(|((plane, out), arg)| one_plane(plane, out, Some(arg)));
+        } else {
+            planes.for_each(|(plane, out)| one_plane(plane, out, None));
         }
         if self.training {
             self.records.push((input.shape().to_vec(), arg));
         }
-        Tensor::from_vec(out, &out_shape(batched, n, c, oh, ow))
+        Ok(out)
     }
 
     fn backward(&mut self, grad_output: &Tensor) -> Result<Tensor> {
