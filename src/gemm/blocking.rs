@@ -20,6 +20,11 @@
 //! | AVX2+FMA | f64 | 6 × 8 | 128 | 96 | 256 | 8 KiB | 96 KiB | 256 KiB |
 //! | scalar | both | 4 × 4 | 256 | 64 | 256 | | | |
 //!
+//! A block's last row panel, when it has fewer than `MR` rows, runs a
+//! register tile of only 4 or 8 rows (the first rows of its zero-padded
+//! panel): a `C` of 64 rows on the 12-row AVX-512 tile computes 64 + 4 rows
+//! instead of 72, 256 rows 256 + 4 instead of 264.
+//!
 //! The L1 figure is sized for the 48 KiB L1d of the AVX-512 CPUs (Ice Lake
 //! and later, Zen 5; Zen 4's 32 KiB still holds the micro-panel) and the
 //! 32 KiB of AVX2 ones, leaving room for the `A` stream and the `C` tile;

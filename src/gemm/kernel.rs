@@ -178,44 +178,83 @@ pub(crate) unsafe fn run_block<T: Element, S: Lanes<T>, const MR: usize, const N
         for ir in 0..panels_m {
             // SAFETY: as for `b`, within `blk.a`.
             let a = unsafe { blk.a.as_ptr().add(ir * blk.a_stride) };
-            let mut acc = [[s.zero(); NV]; MR];
             let tile_at = (jr * panels_m + ir) * MR * nr;
-            if !first {
-                // SAFETY: the scratch holds every tile (asserted above);
-                // this one's `MR·nr` elements start at `tile_at`.
-                unsafe {
-                    load_tile::<T, S, MR, NV>(s, blk.scratch.as_ptr().add(tile_at), &mut acc)
-                };
-            }
-            // SAFETY: `a` and `b` are valid for `len` steps (see above).
-            acc = unsafe { micro::<T, S, MR, NV>(s, len, a, b, acc) };
-            if last {
-                // SAFETY: the tile's rows `ir·MR..` and columns `jr·nr..`
-                // start inside the block; `store_c` writes only the
-                // elements inside it (the caller's contract).
-                unsafe { store_c::<T, S, MR, NV>(s, blk, ir * MR, jr * nr, &acc) };
-            } else {
-                // SAFETY: as for the load.
-                unsafe {
-                    store_tile::<T, S, MR, NV>(s, blk.scratch.as_mut_ptr().add(tile_at), &acc)
-                };
+            // The last row panel of a block computes only the rows it has
+            // (rounded up to 4 or 8) instead of all `MR` of its zero-padded
+            // panel: every element's chain is the same, the padded rows'
+            // multiply-adds are skipped.
+            let rows = blk.mc - ir * MR;
+            let at = (ir, jr, tile_at);
+            // SAFETY: forwarded: `a` and `b` start this tile's panels, the
+            // tile's scratch slot is `tile_at`, and `R <= MR` rows of the
+            // panel are read.
+            unsafe {
+                if rows >= MR || MR <= 4 {
+                    tile::<T, S, MR, MR, NV>(s, blk, a, b, at);
+                } else if rows <= 4 {
+                    tile::<T, S, 4, MR, NV>(s, blk, a, b, at);
+                } else if rows <= 8 && MR > 8 {
+                    tile::<T, S, 8, MR, NV>(s, blk, a, b, at);
+                } else {
+                    tile::<T, S, MR, MR, NV>(s, blk, a, b, at);
+                }
             }
         }
     }
 }
 
-/// `acc[i][v] = fma(a[p·MR + i], b[p·NR + v·N ..], acc[i][v])` for `p` in
-/// `0..len`, in that order: the chain of the module docs. (The tile is
-/// taken and returned by value so that it lives in registers.)
+/// One register tile of `R` rows (`R <= MR`, the first `R` rows of the
+/// `MR`-row panel at `a`) by `NV` vectors, for row panel `ir` and column
+/// panel `jr`, its scratch slot at `tile_at`: load the carried
+/// accumulators (unless first), run the `k` block, then store them (unless
+/// last) or apply the epilogue.
 ///
 /// # Safety
-/// `a` must be valid for reading `len · MR` elements and `b` for
+/// As [`run_block`]'s, whose checks this relies on; `a` and `b` point at
+/// the tile's panels in `blk.a` and `blk.b`.
+#[inline(always)]
+unsafe fn tile<T: Element, S: Lanes<T>, const R: usize, const MR: usize, const NV: usize>(
+    s: S,
+    blk: &mut Block<'_, T>,
+    a: *const T,
+    b: *const T,
+    (ir, jr, tile_at): (usize, usize, usize),
+) {
+    let nr = NV * S::N;
+    let mut acc = [[s.zero(); NV]; R];
+    if !blk.first {
+        // SAFETY: the scratch holds every tile (asserted by `run_block`);
+        // this one's `MR·nr >= R·nr` elements start at `tile_at`.
+        unsafe { load_tile::<T, S, R, NV>(s, blk.scratch.as_ptr().add(tile_at), &mut acc) };
+    }
+    // SAFETY: `a` and `b` are valid for `len` steps of `MR` and `nr`
+    // elements (see `run_block`).
+    acc = unsafe { micro::<T, S, R, NV>(s, blk.len, a, MR, b, acc) };
+    if blk.last {
+        // SAFETY: the tile's rows `ir·MR..` and columns `jr·nr..` start
+        // inside the block; `store_c` writes only the elements inside it
+        // (the caller's contract).
+        unsafe { store_c::<T, S, R, NV>(s, blk, ir * MR, jr * nr, &acc) };
+    } else {
+        // SAFETY: as for the load.
+        unsafe { store_tile::<T, S, R, NV>(s, blk.scratch.as_mut_ptr().add(tile_at), &acc) };
+    }
+}
+
+/// `acc[i][v] = fma(a[p·step + i], b[p·NR + v·N ..], acc[i][v])` for `p`
+/// in `0..len`, in that order: the chain of the module docs, for the first
+/// `MR` rows of panels of `step >= MR` rows. (The tile is taken and
+/// returned by value so that it lives in registers.)
+///
+/// # Safety
+/// `a` must be valid for reading `len · step` elements and `b` for
 /// `len · NV · N`.
 #[inline(always)]
 unsafe fn micro<T: Element, S: Lanes<T>, const MR: usize, const NV: usize>(
     s: S,
     len: usize,
     mut a: *const T,
+    step: usize,
     mut b: *const T,
     mut acc: [[S::V; NV]; MR],
 ) -> [[S::V; NV]; MR] {
@@ -236,7 +275,7 @@ unsafe fn micro<T: Element, S: Lanes<T>, const MR: usize, const NV: usize>(
         // SAFETY: at most one past the end of the ranges (the caller's
         // contract covers `len` steps).
         unsafe {
-            a = a.add(MR);
+            a = a.add(step);
             b = b.add(nr);
         }
     }
