@@ -716,3 +716,38 @@ fn batchnorm_and_dropout_modes() {
             .all(|&v| v == 0.0)
     );
 }
+
+/// A convolution keeps its packed weight between forwards; every way of
+/// changing the weight (through `data_mut`, `set_data`, `load_state_dict`,
+/// a new `Parameter`) shows in the next forward, which equals a fresh
+/// layer's with the same weight bit for bit.
+#[test]
+fn conv_forward_follows_every_weight_change() {
+    let mut g = Generator::new(3);
+    let opts = ConvOptions::default().padding([1, 1]);
+    let mut conv = Conv2d::new(4, 6, [3, 3], opts, Some(&mut g)).unwrap();
+    let x = Tensor::randn(&[2, 4, 9, 9], Some(&mut g)).unwrap();
+    let bits = |t: &Tensor| t.as_slice().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    // What a layer that never packed this weight computes.
+    let fresh = |conv: &Conv2d, x: &Tensor| conv.clone().forward(x).unwrap();
+    let y0 = conv.forward(&x).unwrap();
+    assert_eq!(bits(&conv.forward(&x).unwrap()), bits(&y0));
+    let mut last = bits(&y0);
+    let mut check = |conv: &mut Conv2d, how: &str| {
+        let y = conv.forward(&x).unwrap();
+        assert_eq!(bits(&y), bits(&fresh(conv, &x)), "after {how}");
+        assert_ne!(bits(&y), last, "after {how}: the output did not change");
+        last = bits(&y);
+    };
+    conv.weight.data_mut().unwrap().as_mut_slice()[5] += 1.0;
+    check(&mut conv, "data_mut");
+    let shape = conv.weight.shape().unwrap();
+    conv.weight
+        .set_data(Tensor::randn(&shape, Some(&mut g)).unwrap());
+    check(&mut conv, "set_data");
+    let other = Conv2d::new(4, 6, [3, 3], opts, Some(&mut g)).unwrap();
+    conv.load_state_dict(&other.state_dict(), true).unwrap();
+    check(&mut conv, "load_state_dict");
+    conv.weight = nninit::nn::Parameter::new(Tensor::randn(&shape, Some(&mut g)).unwrap());
+    check(&mut conv, "a new Parameter");
+}

@@ -801,7 +801,7 @@ unsafe fn compute<T: Element>(
 }
 
 /// `A` packed once for several products with the same `A` and different
-/// `B`s, whose `B` comes packed too ([`gemm_packed`]): a convolution's
+/// `B`s, whose `B` comes packed too ([`gemm_packed_raw`]): a convolution's
 /// weight, multiplied by one column block after another.
 pub(crate) struct PackedA<T: Element> {
     backend: Backend,
@@ -821,7 +821,7 @@ impl<T: Element> PackedA<T> {
         let len = a.rows.div_ceil(mr) * mr * a.cols;
         let mut buf = pack::AlignedBuf::default();
         let pa = buf.slice_mut::<T>(len);
-        pack::pack(backend, a.t(), mr, pa, false);
+        pack::pack(backend, a.t(), mr, pa, is_parallel(a.rows, a.cols, a.cols));
         PackedA {
             backend,
             rows: a.rows,
@@ -853,6 +853,7 @@ impl<T: Element> PackedA<T> {
 /// # Panics
 /// If `packed_b` is shorter than [`PackedA::b_len`] or `C` is not
 /// `A.rows × n` (bugs of the crate's callers).
+#[cfg(test)]
 pub(crate) fn gemm_packed<T: Element>(
     alpha: T,
     a: &PackedA<T>,
@@ -861,12 +862,56 @@ pub(crate) fn gemm_packed<T: Element>(
     beta: T,
     c: MatMut<'_, T>,
 ) {
-    let (m, k) = (a.rows, a.k);
     assert!(
-        packed_b.len() >= a.b_len(n) && c.rows == m && c.cols == n,
-        "gemm_packed: {m}x{k} times {k}x{n} into {}x{} with {} packed elements",
+        c.rows == a.rows && c.cols == n,
+        "gemm_packed: {}x{} output for a {}x{n} product",
         c.rows,
         c.cols,
+        a.rows
+    );
+    let parallel = is_parallel(a.rows, n, a.k);
+    // SAFETY: `c` is a checked view (its elements lie inside `c.data` and
+    // are distinct), borrowed mutably for this call.
+    unsafe {
+        gemm_packed_raw(
+            alpha,
+            a,
+            packed_b,
+            n,
+            beta,
+            c.data.as_mut_ptr(),
+            (c.row_stride, c.col_stride),
+            parallel,
+        )
+    };
+}
+
+/// [`gemm_packed`] with `C` given as a pointer and its strides, for
+/// callers whose tasks write disjoint blocks of one buffer (a
+/// convolution's column blocks), and on rayon's pool only if `parallel`.
+///
+/// # Safety
+/// `c` with strides `(rs, cs)` must address `A.rows × n` distinct elements,
+/// valid for reads and writes and not accessed by anything else during the
+/// call.
+///
+/// # Panics
+/// If `packed_b` is shorter than [`PackedA::b_len`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_packed_raw<T: Element>(
+    alpha: T,
+    a: &PackedA<T>,
+    packed_b: &[T],
+    n: usize,
+    beta: T,
+    c: *mut T,
+    (rs, cs): (usize, usize),
+    parallel: bool,
+) {
+    let (m, k) = (a.rows, a.k);
+    assert!(
+        packed_b.len() >= a.b_len(n),
+        "gemm_packed: {m}x{k} times {k}x{n} with {} packed elements",
         packed_b.len()
     );
     let epi = if beta == T::ZERO {
@@ -877,25 +922,25 @@ pub(crate) fn gemm_packed<T: Element>(
     if m == 0 || n == 0 {
         return;
     }
-    let (rs, cs) = (c.row_stride, c.col_stride);
-    let out = OutPtr(c.data.as_mut_ptr());
     if k == 0 {
         for i in 0..m {
             for j in 0..n {
-                let at = i * rs + j * cs;
-                let old = c.data[at];
-                c.data[at] = epi.apply(T::ZERO, || old, j);
+                // SAFETY: `(i, j)` is an element of `C` (the caller's
+                // contract).
+                unsafe {
+                    let at = c.add(i * rs + j * cs);
+                    *at = epi.apply(T::ZERO, || *at, j);
+                }
             }
         }
         return;
     }
     let bl = a.backend.blocking(size_of::<T>());
     let pa = a.buf.slice::<T>(a.len);
-    let parallel = is_parallel(m, n, k);
     let (mc, nc) = c_blocks(m, n, &bl, parallel);
     let shape = Shape { m, n, k, mc, nc };
-    // SAFETY: `out` addresses the checked, distinct, exclusively borrowed
-    // view `c` with its strides; `pa` was packed by `PackedA::new` with the
+    // SAFETY: `c` addresses `m × n` distinct elements that are ours alone
+    // (the caller's contract); `pa` was packed by `PackedA::new` with the
     // backend's `mr`, and `packed_b` holds (checked above) the panels of
     // width `nr` the caller packed as `b_panel_width` describes.
     unsafe {
@@ -905,7 +950,7 @@ pub(crate) fn gemm_packed<T: Element>(
             pa,
             PanelsB::Shared(packed_b),
             shape,
-            out,
+            OutPtr(c),
             rs,
             cs,
             epi,

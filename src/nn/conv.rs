@@ -20,7 +20,7 @@ use std::mem::MaybeUninit;
 
 use crate::gemm::{self, MatMut, MatRef, PackedA};
 use crate::init::{FanMode, Init, Nonlinearity, calculate_fan_in_and_fan_out};
-use crate::kernels::Kernels;
+use crate::kernels::{Isa, Kernels};
 use crate::rng::Generator;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
@@ -139,6 +139,12 @@ impl<const D: usize> ConvOptions<D> {
 /// positions per dimension. Backward accumulates into `weight.grad` and
 /// `bias.grad` and returns the input's gradient.
 ///
+/// The forward is an implicit-GEMM im2col: blocks of output positions are
+/// unfolded straight into the GEMM's packed operand layout and multiplied
+/// there, blocks on all threads. The layer keeps its weight packed for the
+/// GEMM between forwards (as many floats again as the weight), and packs it
+/// again after any write to the weight; a clone starts without it.
+///
 /// ```
 /// use nninit::nn::{Conv2d, ConvOptions, Module};
 /// use nninit::Tensor;
@@ -164,6 +170,37 @@ pub struct Conv<const D: usize> {
     training: bool,
     /// Inputs of the training forwards not yet consumed by a backward.
     inputs: Vec<Tensor>,
+    /// The weight packed for the GEMM, kept between forwards while the
+    /// weight is unchanged.
+    packed: PackedWeight,
+}
+
+/// A convolution's weight packed for the GEMM (one packed `A` per group),
+/// keyed by the weight's identity, its version and the instruction set: a
+/// write to the weight (an optimizer step, `load_state_dict`, `data_mut`)
+/// makes the next forward pack it again. It holds as many floats as the
+/// weight; a clone of the layer starts without it.
+#[derive(Default)]
+struct PackedWeight(Option<(WeightKey, Vec<PackedA<f32>>)>);
+
+/// The weight's identity, its version and the instruction set it was
+/// packed for.
+type WeightKey = (usize, u64, Isa);
+
+impl Clone for PackedWeight {
+    fn clone(&self) -> Self {
+        PackedWeight(None)
+    }
+}
+
+impl std::fmt::Debug for PackedWeight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "packed"
+        } else {
+            "not packed"
+        })
+    }
 }
 
 /// PyTorch's `nn.Conv1d`: see [`Conv`].
@@ -262,6 +299,7 @@ impl<const D: usize> Conv<D> {
             options,
             training: false,
             inputs: Vec::new(),
+            packed: PackedWeight::default(),
         })
     }
 
@@ -522,6 +560,40 @@ fn im2col_packed(
     }
 }
 
+/// Packs each group's `O/groups × K` weight matrix (`weight` is `[O, K]`
+/// row-major) for the active instruction set.
+fn pack_weight(g: &Geometry, weight: &[f32]) -> Result<Vec<PackedA<f32>>> {
+    let (k, og) = (g.k(), g.o_per_group());
+    (0..g.groups)
+        .map(|grp| {
+            let w = MatRef::row_major(&weight[grp * og * k..(grp + 1) * og * k], og, k)?;
+            Ok(PackedA::new(Kernels::active(), w))
+        })
+        .collect()
+}
+
+/// The output of a convolution, written by its tasks in disjoint blocks.
+#[derive(Clone, Copy)]
+struct YPtr(*mut f32);
+
+impl YPtr {
+    /// The pointer `offset` elements on (a method, so closures capture the
+    /// whole `Send + Sync` wrapper).
+    ///
+    /// # Safety
+    /// The result must stay inside the output.
+    unsafe fn at(self, offset: usize) -> *mut f32 {
+        // SAFETY: forwarded to the caller.
+        unsafe { self.0.add(offset) }
+    }
+}
+
+// SAFETY: the tasks that share the pointer write disjoint elements only
+// (see `conv_forward`), and the output outlives them.
+unsafe impl Send for YPtr {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for YPtr {}
+
 /// One kernel tap `(i, j)`: its offset from an output position's window
 /// origin, and the output columns whose input column is inside the plane.
 #[derive(Debug, Clone, Copy)]
@@ -577,6 +649,11 @@ impl Tap {
             let first = ((ow0 + l) as isize * s as isize + self.dx) as usize;
             if s == 1 {
                 out[l..h].copy_from_slice(&src[first..first + (h - l)]);
+            } else if s == 2 {
+                // (Pairs vectorize; a stepped iterator does not.)
+                for (o, pair) in out[l..h].iter_mut().zip(src[first..].chunks(2)) {
+                    *o = pair[0];
+                }
             } else {
                 for (o, &v) in out[l..h].iter_mut().zip(src[first..].iter().step_by(s)) {
                     *o = v;
@@ -619,7 +696,7 @@ fn col2im(g: &Geometry, cols: &[f32], c0: usize, dx: &mut [f32]) {
 /// matrix, bias `[O]`) on `x` (`[N, C, H, W]`, row-major): `[N, O, Ho, Wo]`
 /// into a new tensor of `shape`.
 ///
-/// Each group's weight is packed once for the whole batch; the input is
+/// Each group's weight comes packed ([`pack_weight`]); the input is
 /// unfolded in blocks of output positions straight into the packed layout
 /// of the GEMM's `B` (about 1 MiB, so it stays in L2), and each block's
 /// product is written into its columns of `Y`. Neither the blocking nor the
@@ -629,7 +706,7 @@ fn col2im(g: &Geometry, cols: &[f32], c0: usize, dx: &mut [f32]) {
 fn conv_forward(
     g: &Geometry,
     x: &[f32],
-    weight: &[f32],
+    packed_w: &[PackedA<f32>],
     bias: Option<&[f32]>,
     shape: &[usize],
 ) -> Result<Tensor> {
@@ -650,38 +727,37 @@ fn conv_forward(
         return Ok(out);
     }
     let beta = if bias.is_some() { 1.0 } else { 0.0 };
-    let kernels = Kernels::active();
-    let packed_w = (0..g.groups)
-        .map(|grp| {
-            let w = MatRef::row_major(&weight[grp * og * k..(grp + 1) * og * k], og, k)?;
-            Ok(PackedA::new(kernels, w))
-        })
-        .collect::<Result<Vec<_>>>()?;
     let nr = packed_w[0].b_panel_width();
     // Positions per block: a packed block of about 1 MiB (whole panels).
     let pb = ((COLUMN_BLOCK_FLOATS / k.max(1)) / nr * nr).clamp(nr, p.next_multiple_of(nr));
     let block_len = packed_w[0].b_len(pb.min(p));
-    // Samples in parallel (each with its own block buffer; the products
-    // inside are parallel too).
-    out.as_mut_slice()
-        .par_chunks_mut(g.o * p)
-        .zip(x.par_chunks(g.c * g.h * g.w))
-        .try_for_each_init(
-            || vec![0.0f32; block_len],
-            |packed, (ys, xs)| -> Result<()> {
-                for (grp, w) in packed_w.iter().enumerate() {
-                    let yg = &mut ys[grp * og * p..(grp + 1) * og * p];
-                    for p0 in (0..p).step_by(pb) {
-                        let n = pb.min(p - p0);
-                        let packed = &mut packed[..w.b_len(n)];
-                        im2col_packed(g, xs, grp * g.c_per_group(), p0..p0 + n, nr, packed);
-                        let y = MatMut::new(&mut yg[p0..], og, n, p, 1)?;
-                        gemm::gemm_packed(1.0, w, packed, n, beta, y);
-                    }
-                }
-                Ok(())
-            },
-        )?;
+    // One task per (sample, group, block of positions), in parallel: each
+    // unfolds its block and multiplies it into its columns of `Y`. With
+    // fewer tasks than two per thread (one small sample), the products
+    // inside are parallel instead.
+    let blocks = p.div_ceil(pb);
+    let tasks = g.n * g.groups * blocks;
+    let inner_parallel = tasks < 2 * rayon::current_num_threads();
+    let y = YPtr(out.as_mut_slice().as_mut_ptr());
+    (0..tasks).into_par_iter().for_each_init(
+        || vec![0.0f32; block_len],
+        |packed, t| {
+            let (sample, grp, block) = (t / (g.groups * blocks), t / blocks % g.groups, t % blocks);
+            let (p0, n) = (block * pb, pb.min(p - block * pb));
+            let w = &packed_w[grp];
+            let xs = &x[sample * g.c * g.h * g.w..(sample + 1) * g.c * g.h * g.w];
+            let packed = &mut packed[..w.b_len(n)];
+            im2col_packed(g, xs, grp * g.c_per_group(), p0..p0 + n, nr, packed);
+            let at = (sample * g.o + grp * og) * p + p0;
+            // SAFETY: rows `0..og` and columns `p0..p0 + n` (row stride
+            // `p`) of this sample's and group's `og × p` part of `Y` are
+            // inside `out`, and no other task's (another block, group or
+            // sample) overlap them; `out` is not otherwise used meanwhile.
+            unsafe {
+                gemm::gemm_packed_raw(1.0, w, packed, n, beta, y.at(at), (p, 1), inner_parallel)
+            };
+        },
+    );
     Ok(out)
 }
 
@@ -734,12 +810,18 @@ impl<const D: usize> Module for Conv<D> {
             Some(b) => Some(b.data()?),
             None => None,
         };
+        let shape = self.output_shape(input.shape(), &g);
+        let key = (self.weight.id(), weight.version(), Kernels::active().isa());
+        let packed = match &mut self.packed.0 {
+            Some((k, packed)) if *k == key => &*packed,
+            slot => &slot.insert((key, pack_weight(&g, weight.as_slice())?)).1,
+        };
         let out = conv_forward(
             &g,
             input.as_slice(),
-            weight.as_slice(),
+            packed,
             bias.as_deref().map(Tensor::as_slice),
-            &self.output_shape(input.shape(), &g),
+            &shape,
         )?;
         if self.training {
             self.inputs.push(input.clone());
@@ -982,7 +1064,8 @@ mod tests {
             .collect();
         let bias = [0.5f32, -1.25, 2.0];
         let (k, p) = (g.k(), g.p());
-        let got = conv_forward(&g, &x, &weight, Some(&bias), &[2, o, h, w]).unwrap();
+        let packed = pack_weight(&g, &weight).unwrap();
+        let got = conv_forward(&g, &x, &packed, Some(&bias), &[2, o, h, w]).unwrap();
         let got = got.as_slice();
         for n in 0..2 {
             let xs = &x[n * c * h * w..(n + 1) * c * h * w];

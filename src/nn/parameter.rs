@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::{Error, Result};
@@ -18,6 +19,18 @@ struct Slot {
     ints: Option<IntTensor>,
     /// On meta: the shape and the initialization to do when materialized.
     meta: Option<Deferred>,
+    /// A value no other slot and no earlier state of this one had: taken
+    /// from [`next_version`] on every write lock, so that a cache of
+    /// something derived from the data (a layer's packed weight) can tell
+    /// whether it is still current by comparing `(identity, version)`.
+    version: u64,
+}
+
+/// A process-wide counter: versions are never reused, not even by a new
+/// slot at a freed slot's address.
+fn next_version() -> u64 {
+    static VERSIONS: AtomicU64 = AtomicU64::new(1);
+    VERSIONS.fetch_add(1, Ordering::Relaxed)
 }
 
 /// A shared, lockable slot; the identity of a [`Parameter`] or [`Buffer`].
@@ -28,6 +41,7 @@ impl Shared {
     fn new(data: Option<Tensor>) -> Shared {
         Shared(Arc::new(RwLock::new(Slot {
             data,
+            version: next_version(),
             ..Slot::default()
         })))
     }
@@ -39,7 +53,9 @@ impl Shared {
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Slot> {
-        self.0.write().unwrap_or_else(|e| e.into_inner())
+        let mut slot = self.0.write().unwrap_or_else(|e| e.into_inner());
+        slot.version = next_version();
+        slot
     }
 
     fn data(&self) -> Result<DataRef<'_>> {
@@ -103,6 +119,14 @@ impl Deref for DataRef<'_> {
             .data
             .as_ref()
             .expect("DataRef is only made for initialized slots")
+    }
+}
+
+impl DataRef<'_> {
+    /// The data's version: different after any write to the slot (see
+    /// `Slot::version`); with [`Parameter::id`], a key for caches.
+    pub(crate) fn version(&self) -> u64 {
+        self.0.version
     }
 }
 

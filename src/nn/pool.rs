@@ -152,6 +152,31 @@ fn pooled_size(o: &PoolOptions, c: usize, h: usize, w: usize) -> Result<(usize, 
     Ok((oh, ow))
 }
 
+/// The input positions `lo..hi` (every `dilation`-th from `lo`) that the
+/// taps of window `i` read inside a dimension of length `len`: the window
+/// starts at `i·stride − padding`, its taps `dilation` apart.
+fn inside_taps(
+    i: usize,
+    stride: usize,
+    padding: usize,
+    kernel: usize,
+    dilation: usize,
+    len: usize,
+) -> (usize, usize) {
+    let start = (i * stride) as isize - padding as isize;
+    let d = dilation as isize;
+    // The first tap at or after 0, and one past the last tap before `len`.
+    let first = if start < 0 { (-start + d - 1) / d } else { 0 };
+    let last = ((len as isize - start + d - 1) / d).min(kernel as isize);
+    if last <= first {
+        return (0, 0);
+    }
+    (
+        (start + first * d) as usize,
+        (start + (last - 1) * d) as usize + 1,
+    )
+}
+
 fn tuple_or_int(v: [usize; 2]) -> String {
     if v[0] == v[1] {
         v[0].to_string()
@@ -230,40 +255,77 @@ impl Module for MaxPool2d {
             Vec::new()
         };
         let plane_len = (oh * ow).max(1);
+        // The taps of each output row's windows that are inside the plane.
+        let rows: Vec<(usize, usize)> = (0..oh)
+            .map(|i| {
+                inside_taps(
+                    i,
+                    o.stride[0],
+                    o.padding[0],
+                    o.kernel_size[0],
+                    o.dilation[0],
+                    h,
+                )
+            })
+            .collect();
+        let (s1, d1, p1) = (o.stride[1], o.dilation[1], o.padding[1]);
+        // Per kernel column: its offset from a window's start and the output
+        // columns `lo..hi` whose tap is inside the row.
+        let taps_x: Vec<(usize, usize, usize)> = (0..o.kernel_size[1])
+            .filter_map(|kx| {
+                let off = (kx * d1) as isize - p1 as isize;
+                let lo = if off < 0 { (-off) as usize } else { 0 }.div_ceil(s1);
+                let hi = ((w as isize - off).max(0) as usize).div_ceil(s1).min(ow);
+                // The first input column read, for output column `lo`.
+                (hi > lo).then(|| (((lo * s1) as isize + off) as usize, lo, hi))
+            })
+            .collect();
         let one_plane = |plane: usize, out: &mut [f32], mut arg: Option<&mut [usize]>| {
             let src = &x[plane * h * w..(plane + 1) * h * w];
-            for i in 0..oh {
-                for j in 0..ow {
-                    // PyTorch: start at the window's first tap with -inf,
-                    // take `v > best || isnan(v)`.
-                    let (mut best, mut at) = (f32::NEG_INFINITY, None);
-                    for ki in 0..o.kernel_size[0] {
-                        let y =
-                            (i * o.stride[0] + ki * o.dilation[0]) as isize - o.padding[0] as isize;
-                        if y < 0 || y >= h as isize {
-                            continue;
-                        }
-                        for kj in 0..o.kernel_size[1] {
-                            let xx = (j * o.stride[1] + kj * o.dilation[1]) as isize
-                                - o.padding[1] as isize;
-                            if xx < 0 || xx >= w as isize {
-                                continue;
-                            }
-                            let k = y as usize * w + xx as usize;
-                            let v = src[k];
-                            if at.is_none() {
-                                at = Some(k);
-                            }
-                            if v > best || v.is_nan() {
-                                best = v;
-                                at = Some(k);
-                            }
-                        }
+            for (i, (best, &(y0, y1))) in out.chunks_exact_mut(ow.max(1)).zip(&rows).enumerate() {
+                // PyTorch: every window starts at -inf with its first tap
+                // as the argmax, and takes `v > best || isnan(v)` over its
+                // taps in row-major order (so the first NaN stays). Here all
+                // the windows of an output row advance tap by tap together.
+                best.fill(f32::NEG_INFINITY);
+                let mut at = arg.as_deref_mut().map(|a| &mut a[i * ow..(i + 1) * ow]);
+                if let Some(at) = at.as_deref_mut() {
+                    for (j, a) in at.iter_mut().enumerate() {
+                        let x0 = inside_taps(j, s1, p1, o.kernel_size[1], d1, w).0;
+                        *a = plane * h * w + y0 * w + x0;
                     }
-                    let at = at.expect("every window holds an input position");
-                    out[i * ow + j] = best;
-                    if let Some(arg) = arg.as_deref_mut() {
-                        arg[i * ow + j] = plane * h * w + at;
+                }
+                for y in (y0..y1).step_by(o.dilation[0]) {
+                    let line = &src[y * w..(y + 1) * w];
+                    for &(first, lo, hi) in &taps_x {
+                        let inputs = line[first..].iter().step_by(s1);
+                        let outs = best[lo..hi].iter_mut().zip(inputs);
+                        match at.as_deref_mut() {
+                            None if s1 == 1 => {
+                                for (b, &v) in best[lo..hi].iter_mut().zip(&line[first..]) {
+                                    *b = if v > *b || v.is_nan() { v } else { *b };
+                                }
+                            }
+                            None if s1 == 2 => {
+                                for (b, v) in best[lo..hi].iter_mut().zip(line[first..].chunks(2)) {
+                                    let v = v[0];
+                                    *b = if v > *b || v.is_nan() { v } else { *b };
+                                }
+                            }
+                            None => {
+                                for (b, &v) in outs {
+                                    *b = if v > *b || v.is_nan() { v } else { *b };
+                                }
+                            }
+                            Some(at) => {
+                                for (q, (b, &v)) in outs.enumerate() {
+                                    if v > *b || v.is_nan() {
+                                        *b = v;
+                                        at[lo + q] = plane * h * w + y * w + first + q * s1;
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
