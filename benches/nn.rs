@@ -185,9 +185,19 @@ fn linear_forward(c: &mut Criterion) {
                 })
             })
         });
+        // The layer in inference mode keeps `Wᵀ` packed between forwards;
+        // `gemm::linear` packs it on every call.
         group.bench_function(format!("nninit_linear/{threads}thread"), |bch| {
             pool.install(|| bch.iter(|| layer.forward(black_box(&x)).unwrap()))
         });
+        group.bench_function(
+            format!("nninit_gemm_linear_unpacked/{threads}thread"),
+            |bch| {
+                pool.install(|| {
+                    bch.iter(|| nninit::gemm::linear(black_box(&x), &w, Some(&b)).unwrap())
+                })
+            },
+        );
     }
     group.finish();
 }

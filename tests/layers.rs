@@ -751,3 +751,42 @@ fn conv_forward_follows_every_weight_change() {
     conv.weight = nninit::nn::Parameter::new(Tensor::randn(&shape, Some(&mut g)).unwrap());
     check(&mut conv, "a new Parameter");
 }
+
+/// In inference mode a `Linear` keeps `Wᵀ` packed between forwards: its
+/// output equals `gemm::linear` on the current weight bit for bit, after
+/// every kind of change to the weight, and for 1-d and 3-d inputs.
+#[test]
+fn linear_forward_follows_every_weight_change() {
+    let mut g = Generator::new(4);
+    let mut layer = nninit::nn::Linear::with_options(70, 50, true, Some(&mut g)).unwrap();
+    layer.eval();
+    let bits = |t: &Tensor| t.as_slice().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    let inputs = [
+        Tensor::randn(&[33, 70], Some(&mut g)).unwrap(),
+        Tensor::randn(&[3, 11, 70], Some(&mut g)).unwrap(),
+        Tensor::randn(&[70], Some(&mut g)).unwrap(),
+    ];
+    let mut last = Vec::new();
+    let mut check = |layer: &mut nninit::nn::Linear, how: &str| {
+        for x in &inputs {
+            let y = layer.forward(x).unwrap();
+            let w = layer.weight.data().unwrap();
+            let b = layer.bias.as_ref().unwrap().data().unwrap();
+            let want = nninit::gemm::linear(x, &w, Some(&b)).unwrap();
+            assert_eq!(bits(&y), bits(&want), "after {how}, input {:?}", x.shape());
+        }
+        let y = bits(&layer.forward(&inputs[0]).unwrap());
+        assert_ne!(y, last, "after {how}: the output did not change");
+        last = y;
+    };
+    check(&mut layer, "construction");
+    layer.weight.data_mut().unwrap().as_mut_slice()[7] -= 0.5;
+    check(&mut layer, "data_mut");
+    layer
+        .weight
+        .set_data(Tensor::randn(&[50, 70], Some(&mut g)).unwrap());
+    check(&mut layer, "set_data");
+    let other = nninit::nn::Linear::with_options(70, 50, true, Some(&mut g)).unwrap();
+    layer.load_state_dict(&other.state_dict(), true).unwrap();
+    check(&mut layer, "load_state_dict");
+}

@@ -845,6 +845,90 @@ impl<T: Element> PackedA<T> {
     }
 }
 
+/// `B` packed once (all its panels, over the whole `k`) for several
+/// products with the same `B`: a `Linear` layer's `Wᵀ`, kept between
+/// forwards ([`linear_prepacked`]).
+pub(crate) struct PackedB<T: Element> {
+    backend: Backend,
+    k: usize,
+    n: usize,
+    /// The packed panels: the first `len` elements of `buf`.
+    buf: pack::AlignedBuf,
+    len: usize,
+    _element: std::marker::PhantomData<T>,
+}
+
+impl<T: Element> PackedB<T> {
+    /// Packs `b` for `kernels`' instruction set.
+    pub(crate) fn new(kernels: Kernels, b: MatRef<'_, T>) -> PackedB<T> {
+        let backend = Backend::of(kernels);
+        let nr = backend.blocking(size_of::<T>()).nr;
+        let len = b.cols.div_ceil(nr) * nr * b.rows;
+        let mut buf = pack::AlignedBuf::default();
+        let pb = buf.slice_mut::<T>(len);
+        pack::pack(backend, b, nr, pb, is_parallel(b.rows, b.cols, b.rows));
+        PackedB {
+            backend,
+            k: b.rows,
+            n: b.cols,
+            buf,
+            len,
+            _element: std::marker::PhantomData,
+        }
+    }
+}
+
+/// `C ← epilogue(A·B)` with `B` pre-packed: `A` packed here, then the
+/// shared task loop, on `B`'s instruction set.
+fn run_prepacked_b<T: Element>(
+    a: MatRef<'_, T>,
+    b: &PackedB<T>,
+    c: MatMut<'_, T>,
+    epi: Epilogue<'_, T>,
+) {
+    let (m, k, n) = (a.rows, a.cols, b.n);
+    debug_assert!(k == b.k && c.rows == m && c.cols == n);
+    if m == 0 || n == 0 || k == 0 {
+        // Nothing packed to multiply: the plain path handles these edges.
+        let empty = MatRef {
+            data: &[],
+            rows: k,
+            cols: n,
+            row_stride: 0,
+            col_stride: 0,
+        };
+        return run(b.backend, a, empty, c, epi);
+    }
+    let backend = b.backend;
+    let bl = backend.blocking(size_of::<T>());
+    let (rs, cs) = (c.row_stride, c.col_stride);
+    let out = OutPtr(c.data.as_mut_ptr());
+    let parallel = is_parallel(m, n, k);
+    let (mc, nc) = c_blocks(m, n, &bl, parallel);
+    pack::with_buf(Slot::A, |buf_a| {
+        let pa = buf_a.slice_mut::<T>(m.div_ceil(bl.mr) * bl.mr * k);
+        pack::pack(backend, a.t(), bl.mr, pa, parallel);
+        let shape = Shape { m, n, k, mc, nc };
+        // SAFETY: `out` addresses the checked, distinct, exclusively
+        // borrowed view `c` with strides `rs`, `cs`; `pa` was packed just
+        // above and `b` by `PackedB::new`, both with this backend's tiles.
+        unsafe {
+            compute(
+                backend,
+                &bl,
+                pa,
+                PanelsB::Shared(b.buf.slice::<T>(b.len)),
+                shape,
+                out,
+                rs,
+                cs,
+                epi,
+                parallel,
+            )
+        };
+    });
+}
+
 /// `C ← α·A·B + β·C` (`β` 0 or not, as in [`gemm`]) from a packed `A` and
 /// a `B` of `n` columns packed in the layout [`PackedA::b_panel_width`]
 /// describes: the same bits as [`gemm`] on the unpacked operands, with
@@ -1004,6 +1088,63 @@ pub fn linear_with(
     weight: &Tensor,
     bias: Option<&Tensor>,
 ) -> Result<Tensor> {
+    let (rows, mut out) = linear_output(input, weight, bias)?;
+    let [out_features, in_features] = *weight.shape() else {
+        unreachable!("checked by linear_output")
+    };
+    let x = MatRef::row_major(input.as_slice(), rows, in_features)?;
+    let wt = MatRef::row_major(weight.as_slice(), out_features, in_features)?.t();
+    let y = MatMut::row_major(out.as_mut_slice(), rows, out_features)?;
+    run(Backend::of(kernels), x, wt, y, linear_epilogue(bias));
+    Ok(out)
+}
+
+/// [`linear`] with `Wᵀ` already packed (`packed_wt`, made by
+/// [`PackedB::new`] from this `weight`'s transpose on the active
+/// instruction set): the same result, bit for bit, without packing the
+/// weight again. A layer keeps the packed form between forwards.
+///
+/// # Errors
+/// As [`linear`].
+///
+/// # Panics
+/// If `packed_wt` is not `weight`'s `in_features × out_features` shape.
+pub(crate) fn linear_prepacked(
+    input: &Tensor,
+    weight: &Tensor,
+    packed_wt: &PackedB<f32>,
+    bias: Option<&Tensor>,
+) -> Result<Tensor> {
+    let (rows, mut out) = linear_output(input, weight, bias)?;
+    let [out_features, in_features] = *weight.shape() else {
+        unreachable!("checked by linear_output")
+    };
+    assert!(
+        packed_wt.k == in_features && packed_wt.n == out_features,
+        "a packed {}x{} weight for a {in_features}x{out_features} product",
+        packed_wt.k,
+        packed_wt.n
+    );
+    let x = MatRef::row_major(input.as_slice(), rows, in_features)?;
+    let y = MatMut::row_major(out.as_mut_slice(), rows, out_features)?;
+    run_prepacked_b(x, packed_wt, y, linear_epilogue(bias));
+    Ok(out)
+}
+
+fn linear_epilogue(bias: Option<&Tensor>) -> Epilogue<'_, f32> {
+    match bias {
+        Some(b) => Epilogue::Bias(b.as_slice()),
+        None => Epilogue::Overwrite { alpha: 1.0 },
+    }
+}
+
+/// The checks of [`linear`], then its rows (`∏` of the leading dimensions,
+/// 1 for a 1-d input) and a zeroed output.
+fn linear_output(
+    input: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+) -> Result<(usize, Tensor)> {
     let [out_features, in_features] = *weight.shape() else {
         return Err(Error::LinearDims {
             input: input.dim(),
@@ -1033,17 +1174,8 @@ pub fn linear_with(
     }
     let mut out_shape = lead.to_vec();
     out_shape.push(out_features);
-    let mut out = Tensor::zeros(&out_shape)?;
     let rows = if lead.is_empty() { 1 } else { batch };
-    let x = MatRef::row_major(input.as_slice(), rows, in_features)?;
-    let wt = MatRef::row_major(weight.as_slice(), out_features, in_features)?.t();
-    let epi = match bias {
-        Some(b) => Epilogue::Bias(b.as_slice()),
-        None => Epilogue::Overwrite { alpha: 1.0 },
-    };
-    let y = MatMut::row_major(out.as_mut_slice(), rows, out_features)?;
-    run(Backend::of(kernels), x, wt, y, epi);
-    Ok(out)
+    Ok((rows, Tensor::zeros(&out_shape)?))
 }
 
 /// The matrix product of two 2-D tensors, `a · b`.

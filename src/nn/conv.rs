@@ -14,13 +14,14 @@
 //!
 //! A `Conv1d` is a `Conv2d` of height 1.
 
-use super::{Module, Parameter, check_grad_shape};
-use crate::error::{Error, Result};
 use std::mem::MaybeUninit;
 
+use super::parameter::{Derived, KEEP_PACKED_FLOATS};
+use super::{Module, Parameter, check_grad_shape};
+use crate::error::{Error, Result};
 use crate::gemm::{self, MatMut, MatRef, PackedA};
 use crate::init::{FanMode, Init, Nonlinearity, calculate_fan_in_and_fan_out};
-use crate::kernels::{Isa, Kernels};
+use crate::kernels::Kernels;
 use crate::rng::Generator;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
@@ -142,8 +143,9 @@ impl<const D: usize> ConvOptions<D> {
 /// The forward is an implicit-GEMM im2col: blocks of output positions are
 /// unfolded straight into the GEMM's packed operand layout and multiplied
 /// there, blocks on all threads. The layer keeps its weight packed for the
-/// GEMM between forwards (as many floats again as the weight), and packs it
-/// again after any write to the weight; a clone starts without it.
+/// GEMM between forwards (as many floats again as the weight, for weights
+/// up to 64 MiB), and packs it again after any write to the weight; a clone
+/// starts without it.
 ///
 /// ```
 /// use nninit::nn::{Conv2d, ConvOptions, Module};
@@ -170,37 +172,9 @@ pub struct Conv<const D: usize> {
     training: bool,
     /// Inputs of the training forwards not yet consumed by a backward.
     inputs: Vec<Tensor>,
-    /// The weight packed for the GEMM, kept between forwards while the
-    /// weight is unchanged.
-    packed: PackedWeight,
-}
-
-/// A convolution's weight packed for the GEMM (one packed `A` per group),
-/// keyed by the weight's identity, its version and the instruction set: a
-/// write to the weight (an optimizer step, `load_state_dict`, `data_mut`)
-/// makes the next forward pack it again. It holds as many floats as the
-/// weight; a clone of the layer starts without it.
-#[derive(Default)]
-struct PackedWeight(Option<(WeightKey, Vec<PackedA<f32>>)>);
-
-/// The weight's identity, its version and the instruction set it was
-/// packed for.
-type WeightKey = (usize, u64, Isa);
-
-impl Clone for PackedWeight {
-    fn clone(&self) -> Self {
-        PackedWeight(None)
-    }
-}
-
-impl std::fmt::Debug for PackedWeight {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "packed"
-        } else {
-            "not packed"
-        })
-    }
+    /// The weight packed for the GEMM (one packed `A` per group), kept
+    /// between forwards while the weight is unchanged.
+    packed: Derived<Vec<PackedA<f32>>>,
 }
 
 /// PyTorch's `nn.Conv1d`: see [`Conv`].
@@ -299,7 +273,7 @@ impl<const D: usize> Conv<D> {
             options,
             training: false,
             inputs: Vec::new(),
-            packed: PackedWeight::default(),
+            packed: Derived::default(),
         })
     }
 
@@ -811,10 +785,13 @@ impl<const D: usize> Module for Conv<D> {
             None => None,
         };
         let shape = self.output_shape(input.shape(), &g);
-        let key = (self.weight.id(), weight.version(), Kernels::active().isa());
-        let packed = match &mut self.packed.0 {
-            Some((k, packed)) if *k == key => &*packed,
-            slot => &slot.insert((key, pack_weight(&g, weight.as_slice())?)).1,
+        let unkept;
+        let packed = if weight.numel() <= KEEP_PACKED_FLOATS {
+            self.packed
+                .get_or_make(&self.weight, &weight, |w| pack_weight(&g, w.as_slice()))?
+        } else {
+            unkept = pack_weight(&g, weight.as_slice())?;
+            &unkept
         };
         let out = conv_forward(
             &g,

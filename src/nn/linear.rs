@@ -1,9 +1,11 @@
 //! [`Linear`]: `y = x·Wᵀ + b`, eager or lazy.
 
+use super::parameter::{Derived, KEEP_PACKED_FLOATS};
 use super::{Module, Parameter, check_grad_shape};
-use crate::Generator;
 use crate::error::{Error, Result};
-use crate::gemm::{self, MatMut, MatRef};
+use crate::gemm::{self, MatMut, MatRef, PackedB};
+use crate::kernels::Kernels;
+use crate::rng::Generator;
 use crate::tensor::Tensor;
 
 /// A fully connected layer, PyTorch's `nn.Linear`: `y = x·Wᵀ + b` with
@@ -52,6 +54,9 @@ pub struct Linear {
     training: bool,
     /// Inputs of the training forwards not yet consumed by a backward.
     inputs: Vec<Tensor>,
+    /// `Wᵀ` packed for the GEMM, kept between inference forwards while the
+    /// weight is unchanged.
+    packed_wt: Derived<PackedB<f32>>,
 }
 
 impl Linear {
@@ -83,6 +88,7 @@ impl Linear {
             out_features,
             training: false,
             inputs: Vec::new(),
+            packed_wt: Derived::default(),
         })
     }
 
@@ -100,6 +106,7 @@ impl Linear {
             out_features,
             training: false,
             inputs: Vec::new(),
+            packed_wt: Derived::default(),
         }
     }
 
@@ -197,9 +204,24 @@ impl Module for Linear {
             self.initialize_parameters(width, None)?;
         }
         let weight = self.weight.data()?;
-        let out = match &self.bias {
-            Some(b) => gemm::linear(input, &weight, Some(&*b.data()?)),
-            None => gemm::linear(input, &weight, None),
+        let bias = self.bias.as_ref().map(|b| b.data()).transpose()?;
+        let bias = bias.as_deref();
+        // In inference mode, a product big enough to be packed uses `Wᵀ`
+        // packed once and kept while the weight is unchanged (the same
+        // bits as packing it on every call).
+        let rows = input.numel() / input.shape().last().copied().unwrap_or(1).max(1);
+        let keep = !self.training
+            && weight.numel() <= KEEP_PACKED_FLOATS
+            && rows.saturating_mul(weight.numel()) > gemm::SMALL_FMAS;
+        let out = match weight.shape() {
+            &[out_f, in_f] if keep && input.shape().last() == Some(&in_f) => {
+                let packed = self.packed_wt.get_or_make(&self.weight, &weight, |w| {
+                    let wt = MatRef::row_major(w.as_slice(), out_f, in_f)?.t();
+                    Ok(PackedB::new(Kernels::active(), wt))
+                })?;
+                gemm::linear_prepacked(input, &weight, packed, bias)
+            }
+            _ => gemm::linear(input, &weight, bias),
         }?;
         if self.training {
             self.inputs.push(input.clone());

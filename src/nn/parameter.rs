@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::{Error, Result};
 use crate::init::{Deferred, InitTarget};
+use crate::kernels::Kernels;
 use crate::tensor::{AnyTensor, IntTensor, Tensor};
 
 /// What a handle points at: the data (absent until a lazy module infers its
@@ -665,5 +666,57 @@ impl Shared {
             Some(d) if d.shape() == src.shape() => d.as_mut_slice().copy_from_slice(src.as_slice()),
             d => *d = Some(src.clone()),
         }
+    }
+}
+
+/// Something derived from a parameter's data and kept between calls while
+/// the data is unchanged: a layer's weight packed for the GEMM. Keyed by
+/// the parameter's identity, the data's version (new after any write) and
+/// the instruction set; a clone of its layer starts empty.
+pub(crate) struct Derived<V>(Option<(DerivedKey, V)>);
+
+/// Weights up to this many floats (64 MiB) keep their packed form between
+/// forwards; larger ones are packed for each forward and not kept (a second
+/// copy of a large model's weights would not fit beside it).
+pub(crate) const KEEP_PACKED_FLOATS: usize = 1 << 24;
+
+/// See [`Derived`].
+type DerivedKey = (usize, u64, crate::kernels::Isa);
+
+impl<V> Derived<V> {
+    /// The value for `param`'s current data `data` (a read lock of it),
+    /// made by `make` unless the kept one is for exactly this data.
+    ///
+    /// # Errors
+    /// Those of `make`.
+    pub(crate) fn get_or_make(
+        &mut self,
+        param: &Parameter,
+        data: &DataRef<'_>,
+        make: impl FnOnce(&Tensor) -> Result<V>,
+    ) -> Result<&V> {
+        let key = (param.id(), data.version(), Kernels::active().isa());
+        if !matches!(&self.0, Some((k, _)) if *k == key) {
+            self.0 = Some((key, make(data)?));
+        }
+        Ok(&self.0.as_ref().expect("kept or just made").1)
+    }
+}
+
+impl<V> Default for Derived<V> {
+    fn default() -> Self {
+        Derived(None)
+    }
+}
+
+impl<V> Clone for Derived<V> {
+    fn clone(&self) -> Self {
+        Derived(None)
+    }
+}
+
+impl<V> fmt::Debug for Derived<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "kept" } else { "empty" })
     }
 }
