@@ -800,57 +800,14 @@ unsafe fn compute<T: Element>(
     }
 }
 
-/// `A` packed once for several products with the same `A` and different
-/// `B`s, whose `B` comes packed too ([`gemm_packed_raw`]): a convolution's
-/// weight, multiplied by one column block after another.
-pub(crate) struct PackedA<T: Element> {
+/// The panels of width `w` of a `k × n` view, packed once (the layout of
+/// the `pack` module) for several products: the shared part of [`PackedA`]
+/// and [`PackedB`].
+struct Panels<T: Element> {
     backend: Backend,
-    rows: usize,
+    /// Rows of the packed view (the product's `k`).
     k: usize,
-    /// The packed panels: the first `len` elements of `buf`.
-    buf: pack::AlignedBuf,
-    len: usize,
-    _element: std::marker::PhantomData<T>,
-}
-
-impl<T: Element> PackedA<T> {
-    /// Packs `a` for `kernels`' instruction set.
-    pub(crate) fn new(kernels: Kernels, a: MatRef<'_, T>) -> PackedA<T> {
-        let backend = Backend::of(kernels);
-        let mr = backend.blocking(size_of::<T>()).mr;
-        let len = a.rows.div_ceil(mr) * mr * a.cols;
-        let mut buf = pack::AlignedBuf::default();
-        let pa = buf.slice_mut::<T>(len);
-        pack::pack(backend, a.t(), mr, pa, is_parallel(a.rows, a.cols, a.cols));
-        PackedA {
-            backend,
-            rows: a.rows,
-            k: a.cols,
-            buf,
-            len,
-            _element: std::marker::PhantomData,
-        }
-    }
-
-    /// The panel width `NR` a packed `B` must have for this `A`: `B`'s
-    /// `k × n` elements go in `⌈n / NR⌉` panels of `k · NR`, element
-    /// `(p, j)` at `(j / NR)·k·NR + p·NR + j % NR` (columns past `n` zero).
-    pub(crate) fn b_panel_width(&self) -> usize {
-        self.backend.blocking(size_of::<T>()).nr
-    }
-
-    /// The length of a packed `B` of `n` columns.
-    pub(crate) fn b_len(&self, n: usize) -> usize {
-        n.div_ceil(self.b_panel_width()) * self.b_panel_width() * self.k
-    }
-}
-
-/// `B` packed once (all its panels, over the whole `k`) for several
-/// products with the same `B`: a `Linear` layer's `Wᵀ`, kept between
-/// forwards ([`linear_prepacked`]).
-pub(crate) struct PackedB<T: Element> {
-    backend: Backend,
-    k: usize,
+    /// Its columns: `A`'s rows, or `B`'s columns.
     n: usize,
     /// The packed panels: the first `len` elements of `buf`.
     buf: pack::AlignedBuf,
@@ -858,23 +815,74 @@ pub(crate) struct PackedB<T: Element> {
     _element: std::marker::PhantomData<T>,
 }
 
-impl<T: Element> PackedB<T> {
-    /// Packs `b` for `kernels`' instruction set.
-    pub(crate) fn new(kernels: Kernels, b: MatRef<'_, T>) -> PackedB<T> {
+impl<T: Element> Panels<T> {
+    /// Packs `view` in panels of `width(backend's blocking)` columns.
+    fn new(
+        kernels: Kernels,
+        view: MatRef<'_, T>,
+        width: impl Fn(&blocking::Blocking) -> usize,
+    ) -> Self {
         let backend = Backend::of(kernels);
-        let nr = backend.blocking(size_of::<T>()).nr;
-        let len = b.cols.div_ceil(nr) * nr * b.rows;
+        let w = width(&backend.blocking(size_of::<T>()));
+        let len = view.cols.div_ceil(w) * w * view.rows;
         let mut buf = pack::AlignedBuf::default();
-        let pb = buf.slice_mut::<T>(len);
-        pack::pack(backend, b, nr, pb, is_parallel(b.rows, b.cols, b.rows));
-        PackedB {
+        let panels = buf.slice_mut::<T>(len);
+        pack::pack(
             backend,
-            k: b.rows,
-            n: b.cols,
+            view,
+            w,
+            panels,
+            is_parallel(view.rows, view.cols, view.rows),
+        );
+        Panels {
+            backend,
+            k: view.rows,
+            n: view.cols,
             buf,
             len,
             _element: std::marker::PhantomData,
         }
+    }
+
+    fn as_slice(&self) -> &[T] {
+        self.buf.slice::<T>(self.len)
+    }
+}
+
+/// `A` packed once for several products with the same `A` and different
+/// `B`s, whose `B` comes packed too ([`gemm_packed_raw`]): a convolution's
+/// weight, multiplied by one column block after another.
+pub(crate) struct PackedA<T: Element>(Panels<T>);
+
+impl<T: Element> PackedA<T> {
+    /// Packs `a` (the panels of `Aᵀ`, `MR` wide) for `kernels`' instruction
+    /// set.
+    pub(crate) fn new(kernels: Kernels, a: MatRef<'_, T>) -> PackedA<T> {
+        PackedA(Panels::new(kernels, a.t(), |bl| bl.mr))
+    }
+
+    /// The panel width `NR` a packed `B` must have for this `A`: `B`'s
+    /// `k × n` elements go in `⌈n / NR⌉` panels of `k · NR`, element
+    /// `(p, j)` at `(j / NR)·k·NR + p·NR + j % NR` (columns past `n` zero).
+    pub(crate) fn b_panel_width(&self) -> usize {
+        self.0.backend.blocking(size_of::<T>()).nr
+    }
+
+    /// The length of a packed `B` of `n` columns.
+    pub(crate) fn b_len(&self, n: usize) -> usize {
+        n.div_ceil(self.b_panel_width()) * self.b_panel_width() * self.0.k
+    }
+}
+
+/// `B` packed once (all its panels, over the whole `k`) for several
+/// products with the same `B`: a `Linear` layer's `Wᵀ`, kept between
+/// forwards ([`linear_prepacked`]).
+pub(crate) struct PackedB<T: Element>(Panels<T>);
+
+impl<T: Element> PackedB<T> {
+    /// Packs `b` (its panels, `NR` wide) for `kernels`' instruction set.
+    pub(crate) fn new(kernels: Kernels, b: MatRef<'_, T>) -> PackedB<T> {
+        PackedB(Panels::new(kernels, b, |bl| bl.nr))
     }
 }
 
@@ -886,6 +894,7 @@ fn run_prepacked_b<T: Element>(
     c: MatMut<'_, T>,
     epi: Epilogue<'_, T>,
 ) {
+    let b = &b.0;
     let (m, k, n) = (a.rows, a.cols, b.n);
     debug_assert!(k == b.k && c.rows == m && c.cols == n);
     if m == 0 || n == 0 || k == 0 {
@@ -917,7 +926,7 @@ fn run_prepacked_b<T: Element>(
                 backend,
                 &bl,
                 pa,
-                PanelsB::Shared(b.buf.slice::<T>(b.len)),
+                PanelsB::Shared(b.as_slice()),
                 shape,
                 out,
                 rs,
@@ -947,13 +956,13 @@ pub(crate) fn gemm_packed<T: Element>(
     c: MatMut<'_, T>,
 ) {
     assert!(
-        c.rows == a.rows && c.cols == n,
+        c.rows == a.0.n && c.cols == n,
         "gemm_packed: {}x{} output for a {}x{n} product",
         c.rows,
         c.cols,
-        a.rows
+        a.0.n
     );
-    let parallel = is_parallel(a.rows, n, a.k);
+    let parallel = is_parallel(a.0.n, n, a.0.k);
     // SAFETY: `c` is a checked view (its elements lie inside `c.data` and
     // are distinct), borrowed mutably for this call.
     unsafe {
@@ -992,7 +1001,7 @@ pub(crate) unsafe fn gemm_packed_raw<T: Element>(
     (rs, cs): (usize, usize),
     parallel: bool,
 ) {
-    let (m, k) = (a.rows, a.k);
+    let (m, k) = (a.0.n, a.0.k);
     assert!(
         packed_b.len() >= a.b_len(n),
         "gemm_packed: {m}x{k} times {k}x{n} with {} packed elements",
@@ -1019,8 +1028,8 @@ pub(crate) unsafe fn gemm_packed_raw<T: Element>(
         }
         return;
     }
-    let bl = a.backend.blocking(size_of::<T>());
-    let pa = a.buf.slice::<T>(a.len);
+    let bl = a.0.backend.blocking(size_of::<T>());
+    let pa = a.0.as_slice();
     let (mc, nc) = c_blocks(m, n, &bl, parallel);
     let shape = Shape { m, n, k, mc, nc };
     // SAFETY: `c` addresses `m × n` distinct elements that are ours alone
@@ -1029,7 +1038,7 @@ pub(crate) unsafe fn gemm_packed_raw<T: Element>(
     // width `nr` the caller packed as `b_panel_width` describes.
     unsafe {
         compute(
-            a.backend,
+            a.0.backend,
             &bl,
             pa,
             PanelsB::Shared(packed_b),
@@ -1120,10 +1129,10 @@ pub(crate) fn linear_prepacked(
         unreachable!("checked by linear_output")
     };
     assert!(
-        packed_wt.k == in_features && packed_wt.n == out_features,
+        packed_wt.0.k == in_features && packed_wt.0.n == out_features,
         "a packed {}x{} weight for a {in_features}x{out_features} product",
-        packed_wt.k,
-        packed_wt.n
+        packed_wt.0.k,
+        packed_wt.0.n
     );
     let x = MatRef::row_major(input.as_slice(), rows, in_features)?;
     let y = MatMut::row_major(out.as_mut_slice(), rows, out_features)?;
