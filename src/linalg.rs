@@ -9,23 +9,33 @@
 //!
 //! # The factorization
 //! [`qr`] is the LAPACK `geqrf` scheme written from the textbook (Golub & Van
-//! Loan, *Matrix Computations*, §5.2; Schreiber & Van Loan's compact WY form):
+//! Loan, *Matrix Computations*, §5.2; Schreiber & Van Loan's compact WY form),
+//! on two levels of blocking:
 //!
-//! 1. The columns are cut into panels of [`BLOCK`] columns. A panel is
-//!    factored column by column (level-2): reflector `H_j = I − τ_j v_j v_jᵀ`
-//!    with `v_j[j] = 1` maps column `j` below the diagonal onto `β_j e_j`, with
-//!    `β_j = −sign(α)·‖x‖` (`α` the diagonal entry), and is applied at once to
-//!    the rest of the panel. Squared norms and `τ`, `β` are computed in `f64`.
-//! 2. The panel's reflectors are gathered as `H_1⋯H_b = I − V T Vᵀ` (`V`
-//!    unit lower trapezoidal, `T` upper triangular `b × b`, built from `VᵀV`).
+//! 1. The columns are cut into blocks of [`NB`] columns and each block into
+//!    panels of [`BLOCK`]. A panel is factored column by column (level-2):
+//!    reflector `H_j = I − τ_j v_j v_jᵀ` with `v_j[j] = 1` maps column `j`
+//!    below the diagonal onto `β_j e_j`, with `β_j = −sign(α)·‖x‖` (`α` the
+//!    diagonal entry), and is applied at once to the rest of the panel.
+//!    Squared norms and `τ`, `β` are computed in `f64`.
+//! 2. Reflectors are gathered as `H_1⋯H_b = I − V T Vᵀ` (`V` unit lower
+//!    trapezoidal, `T` upper triangular `b × b`, built from `VᵀV`): a panel's
+//!    `T` updates the rest of its block by three GEMMs, and the block's own
+//!    `T` (all `NB` reflectors) updates everything to its right.
 //! 3. The trailing columns get `A ← (I − V T Vᵀ)ᵀ A = A − V (Tᵀ (Vᵀ A))`: three
 //!    GEMMs ([`crate::gemm`], parallel), which is where nearly all the flops
-//!    are. With look-ahead: the next panel's columns are updated first, then
-//!    that panel is factored on one core while the rest is updated.
+//!    are. Their inner dimension is `NB = 128`, not the panel's 32: a
+//!    rank-32 update of a matrix larger than L2 reads and writes every
+//!    element for 64 flops, and the one-level version ran barely faster on
+//!    two threads than on one (45 against 49 ms at 1024²). With
+//!    look-ahead: the next block's columns are updated first, then that
+//!    block is factored beside the update of the rest (`rayon::join`).
 //!
 //! [`Qr::form_q`] builds the thin `Q` (the first `n` columns of `H_1⋯H_n`) the
 //! same way, applying the blocks to the identity from the last to the first
-//! (LAPACK `orgqr`). `R` is left in the upper triangle of the factored matrix.
+//! (LAPACK `orgqr`), skipping the product over each block's own columns
+//! (still the identity's when the block is applied). `R` is left in the
+//! upper triangle of the factored matrix.
 //!
 //! The result is deterministic and the same on every CPU, instruction set
 //! and thread count: the panel work is scalar Rust with a fixed order, and
@@ -34,10 +44,17 @@
 
 use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 
+use rayon::prelude::*;
+
 use crate::gemm::{Element, MatMut, MatRef, gemm};
 
-/// Columns per panel of the blocked factorization.
+/// Columns per panel, the unit factored column by column.
 pub(crate) const BLOCK: usize = 32;
+
+/// Columns per block: the unit of the trailing updates and of `Q`'s
+/// formation (`k = NB` in their rank-`NB` products, so they run at the
+/// GEMM's rate rather than at the memory's).
+pub(crate) const NB: usize = 128;
 
 /// The floating-point types the QR works in (`f32`, `f64`).
 pub(crate) trait Real:
@@ -140,52 +157,73 @@ fn sum_sq_f64<T: Real>(x: &[T]) -> f64 {
 }
 
 /// `dst[j · rows + i] = f(src[i · cols + j])`: the row-major `rows × cols`
-/// `src` transposed into the row-major `cols × rows` `dst`, through a local
-/// 64 × 64 tile: both sides are read and written in whole cache lines, and
-/// a tile touches 128 pages for 4096 elements (a 1024-column matrix has one
-/// page per row, so small tiles spend their time on TLB misses).
+/// `src` transposed into the row-major `cols × rows` `dst`, in `32 × 32`
+/// blocks: a block's 32 source rows are read into a local tile (4 KiB, in
+/// L1) in whole cache lines and each destination row is written in whole
+/// lines from it. Strips of 32 destination rows run on rayon's pool when
+/// the matrix is large (each strip writes its own rows).
 ///
 /// # Panics
 /// If either slice is not `rows · cols` long.
-pub(crate) fn transpose<T: Copy, U: Copy + Default>(
+pub(crate) fn transpose<T: Copy + Sync, U: Copy + Send>(
     src: &[T],
     rows: usize,
     cols: usize,
     dst: &mut [U],
-    f: impl Fn(T) -> U,
+    f: impl Fn(T) -> U + Sync,
 ) {
-    const TILE: usize = 64;
+    const B: usize = 32;
+    /// Below this many elements the strips run on the calling thread.
+    const PARALLEL: usize = 1 << 16;
     assert!(src.len() == rows * cols && dst.len() == rows * cols);
-    let mut tile = [[U::default(); TILE]; TILE];
-    for i0 in (0..rows).step_by(TILE) {
-        let ib = TILE.min(rows - i0);
-        for j0 in (0..cols).step_by(TILE) {
-            let jb = TILE.min(cols - j0);
-            for i in 0..ib {
-                let row = &src[(i0 + i) * cols + j0..][..jb];
-                for (t, &x) in tile.iter_mut().zip(row) {
-                    t[i] = f(x);
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    // Destination rows `j0..j0 + jb` (source columns).
+    let strip = |(s, out): (usize, &mut [U])| {
+        let j0 = s * B;
+        let jb = B.min(cols - j0);
+        for i0 in (0..rows).step_by(B) {
+            let ib = B.min(rows - i0);
+            if ib == B && jb == B {
+                let mut tile = [[src[0]; B]; B];
+                for (i, t) in tile.iter_mut().enumerate() {
+                    t.copy_from_slice(&src[(i0 + i) * cols + j0..][..B]);
+                }
+                for j in 0..B {
+                    let d = &mut out[j * rows + i0..][..B];
+                    for (d, t) in d.iter_mut().zip(&tile) {
+                        *d = f(t[j]);
+                    }
+                }
+            } else {
+                for j in 0..jb {
+                    for i in 0..ib {
+                        out[j * rows + i0 + i] = f(src[(i0 + i) * cols + j0 + j]);
+                    }
                 }
             }
-            for (j, t) in tile.iter().enumerate().take(jb) {
-                dst[(j0 + j) * rows + i0..][..ib].copy_from_slice(&t[..ib]);
-            }
         }
+    };
+    if rows * cols >= PARALLEL && rayon::current_num_threads() > 1 {
+        dst.par_chunks_mut(B * rows).enumerate().for_each(strip);
+    } else {
+        dst.chunks_mut(B * rows).enumerate().for_each(strip);
     }
 }
 
 /// A Householder QR factorization of an `m × n` matrix, `m >= n`.
 #[derive(Debug)]
-pub(crate) struct Qr<T> {
+pub(crate) struct Qr<'a, T> {
     m: usize,
     n: usize,
     /// Column-major, `ld = m`: `R` on and above the diagonal, the reflector
     /// vectors (without their unit first entry) below.
-    a: Vec<T>,
+    a: &'a [T],
     /// `τ_j` of each reflector.
     tau: Vec<T>,
-    /// The `T` factor of each panel: panel `p` (columns `p·BLOCK..`) at
-    /// `p·BLOCK²`, column-major `b × b` with `ld = BLOCK`.
+    /// The `T` factor of each block: block `p` (columns `p·NB..`) at
+    /// `p·NB²`, column-major `b × b` with `ld = NB`.
     t: Vec<T>,
 }
 
@@ -205,17 +243,50 @@ fn explicit_v<T: Real>(cols: &[T], m: usize, k: usize, b: usize, v: &mut Vec<T>)
     }
 }
 
-/// Scratch for one panel factorization.
+/// Scratch for one block factorization.
 #[derive(Default)]
-struct PanelScratch<T> {
+struct BlockScratch<T> {
+    /// An explicit `V`.
     v: Vec<T>,
+    /// `VᵀV`.
     vtv: Vec<T>,
+    /// The `T` of one panel (`BLOCK × BLOCK`).
+    tsub: Vec<T>,
+    /// The block reflector's products.
+    w: Vec<T>,
+    w2: Vec<T>,
 }
 
-/// Factors the panel whose diagonal starts at row `k`: its `b` columns are
-/// the first `b` columns of `cols` (leading dimension `m`), already updated
-/// by every earlier panel. Writes the `b` values `τ` and the panel's `T`
-/// factor (`BLOCK × BLOCK`, column-major, into `tp`).
+/// `T[0..b, 0..b]` (column-major, leading dimension `ld`, into `tp`) of
+/// `H_1⋯H_b = I − V T Vᵀ`, from the `τ` and `VᵀV` (column-major, leading
+/// dimension `vld`) of `b` reflectors: `T[i, i] = τ_i` and
+/// `T[0..i, i] = −τ_i · T[0..i, 0..i] · (VᵀV)[0..i, i]`, each entry summed
+/// over ascending `q` (a column of `T` at a time, so it vectorizes). Entries
+/// below the diagonal are left alone (they stay zero).
+fn triangular_factor<T: Real>(vtv: &[T], vld: usize, tau: &[T], b: usize, tp: &mut [T], ld: usize) {
+    for i in 0..b {
+        let (done, col) = tp.split_at_mut(i * ld);
+        let col = &mut col[..=i];
+        col.fill(T::ZERO);
+        for q in 0..i {
+            let y = vtv[q + i * vld];
+            for (c, &t) in col[..=q].iter_mut().zip(&done[q * ld..=q * ld + q]) {
+                *c += t * y;
+            }
+        }
+        for c in &mut col[..i] {
+            *c = -tau[i] * *c;
+        }
+        col[i] = tau[i];
+    }
+}
+
+/// Factors the panel whose diagonal starts at row `k`, column by column
+/// (level-2): its `b <= BLOCK` columns are the first `b` columns of `cols`
+/// (leading dimension `m`), already updated by every earlier reflector.
+/// Writes the `b` values `τ` and the panel's `T` (leading dimension `ld`,
+/// into `tp`).
+#[allow(clippy::too_many_arguments)]
 fn factor_panel<T: Real>(
     cols: &mut [T],
     m: usize,
@@ -223,7 +294,8 @@ fn factor_panel<T: Real>(
     b: usize,
     tau: &mut [T],
     tp: &mut [T],
-    s: &mut PanelScratch<T>,
+    ld: usize,
+    s: &mut BlockScratch<T>,
 ) {
     // 1. Column by column.
     for jj in 0..b {
@@ -243,30 +315,73 @@ fn factor_panel<T: Real>(
             axpy_neg(s, &col[1..], &mut y[1..]);
         }
     }
-    // 2. T from VᵀV: T[i,i] = τ_i, T[0..i, i] = −τ_i T[0..i, 0..i] (VᵀV)[0..i, i].
+    // 2. T from VᵀV.
+    gram(cols, m, k, b, s);
+    triangular_factor(&s.vtv, b, tau, b, tp, ld);
+}
+
+/// `s.v ←` the explicit `V` of the `b` reflectors at the start of `cols`
+/// (diagonal from row `k`), and `s.vtv ← VᵀV` (`b × b`, `ld = b`).
+fn gram<T: Real>(cols: &[T], m: usize, k: usize, b: usize, s: &mut BlockScratch<T>) {
     explicit_v(cols, m, k, b, &mut s.v);
     let rows = m - k;
     let vm = cm(&s.v, rows, b, rows);
     s.vtv.clear();
-    s.vtv.resize(BLOCK * BLOCK, T::ZERO);
-    mm(T::ONE, vm.t(), vm, T::ZERO, cm_mut(&mut s.vtv, b, b, BLOCK));
-    let vtv = &s.vtv;
-    for i in 0..b {
-        tp[i + i * BLOCK] = tau[i];
-        for p in 0..i {
-            let mut acc = T::ZERO;
-            for q in p..i {
-                acc += tp[p + q * BLOCK] * vtv[q + i * BLOCK];
-            }
-            tp[p + i * BLOCK] = -tau[i] * acc;
-        }
-    }
+    s.vtv.resize(b * b, T::ZERO);
+    mm(T::ONE, vm.t(), vm, T::ZERO, cm_mut(&mut s.vtv, b, b, b));
 }
 
-/// Factors `a` (`m × n` column-major, `ld = m`, `m >= n`) in place.
+/// Factors the block of `nb <= NB` columns at the start of `cols` whose
+/// diagonal starts at row `k` (leading dimension `m`), already updated by
+/// every earlier block: panel by panel ([`factor_panel`]), each panel's
+/// block reflector applied to the block's later columns by GEMMs. Writes
+/// the `nb` values `τ` and the block's `T` (`NB × NB`, column-major, into
+/// `tp`).
+fn factor_block<T: Real>(
+    cols: &mut [T],
+    m: usize,
+    k: usize,
+    nb: usize,
+    tau: &mut [T],
+    tp: &mut [T],
+    s: &mut BlockScratch<T>,
+) {
+    if nb <= BLOCK {
+        factor_panel(cols, m, k, nb, tau, tp, NB, s);
+        return;
+    }
+    let mut tsub = std::mem::take(&mut s.tsub);
+    tsub.resize(BLOCK * BLOCK, T::ZERO);
+    for kk in (0..nb).step_by(BLOCK) {
+        let bs = BLOCK.min(nb - kk);
+        let (cur, rest) = cols[kk * m..].split_at_mut(bs * m);
+        let tau = &mut tau[kk..kk + bs];
+        factor_panel(cur, m, k + kk, bs, tau, &mut tsub, BLOCK, s);
+        let nc = nb - kk - bs;
+        if nc > 0 {
+            // The panel's `V` is still in `s.v`.
+            let rows = m - k - kk;
+            let (v, mut w, mut w2) = (
+                std::mem::take(&mut s.v),
+                std::mem::take(&mut s.w),
+                std::mem::take(&mut s.w2),
+            );
+            let vm = cm(&v, rows, bs, rows);
+            let tm = cm(&tsub, bs, bs, BLOCK).t();
+            apply_block_reflector(vm, tm, &mut rest[k + kk..], nc, m, &mut w, &mut w2);
+            (s.v, s.w, s.w2) = (v, w, w2);
+        }
+    }
+    s.tsub = tsub;
+    gram(cols, m, k, nb, s);
+    triangular_factor(&s.vtv, nb, tau, nb, tp, NB);
+}
+
+/// Factors `a` (`m × n` column-major, `ld = m`, `m >= n`) in place, in
+/// blocks of [`NB`] columns.
 ///
-/// With look-ahead: once panel `p` is factored, its block reflector is
-/// applied to the next panel's columns first; then the next panel is
+/// With look-ahead: once block `p` is factored, its block reflector is
+/// applied to the next block's columns first; then the next block is
 /// factored while the block reflector is applied to the remaining columns,
 /// the two in parallel (`rayon::join`). Every column goes through the same
 /// operations as without look-ahead (the GEMM's results do not depend on
@@ -275,42 +390,41 @@ fn factor_panel<T: Real>(
 ///
 /// # Panics
 /// If `m < n` or `a.len() != m · n` (bugs of the caller).
-pub(crate) fn qr<T: Real>(mut a: Vec<T>, m: usize, n: usize) -> Qr<T> {
+pub(crate) fn qr<T: Real>(a: &mut [T], m: usize, n: usize) -> Qr<'_, T> {
     assert!(
         m >= n && a.len() == m * n,
         "qr: {m}x{n} with {} elements",
         a.len()
     );
     let mut tau = vec![T::ZERO; n];
-    let mut t = vec![T::ZERO; n.div_ceil(BLOCK) * BLOCK * BLOCK];
+    let mut t = vec![T::ZERO; n.div_ceil(NB) * NB * NB];
     if n == 0 {
         return Qr { m, n, a, tau, t };
     }
-    let mut panel = PanelScratch::default();
+    let mut scratch = BlockScratch::default();
     let mut v = Vec::new();
     let (mut w, mut w2) = (Vec::new(), Vec::new());
-    let b0 = BLOCK.min(n);
-    factor_panel(&mut a, m, 0, b0, &mut tau, &mut t, &mut panel);
-    for k in (0..n).step_by(BLOCK) {
-        let b = BLOCK.min(n - k);
+    factor_block(a, m, 0, NB.min(n), &mut tau, &mut t, &mut scratch);
+    for k in (0..n).step_by(NB) {
+        let b = NB.min(n - k);
         let nc = n - k - b;
         if nc == 0 {
             break;
         }
         // The trailing columns get A2 ← (I − V T Vᵀ)ᵀ A2 = A2 − V (Tᵀ (Vᵀ A2)):
-        // the next panel's first, then the rest beside its factorization.
+        // the next block's first, then the rest beside its factorization.
         let (left, right) = a.split_at_mut((k + b) * m);
         explicit_v(&left[k * m..], m, k, b, &mut v);
         let vm = cm(&v, m - k, b, m - k);
-        let (t_done, t_next) = t.split_at_mut((k / BLOCK + 1) * BLOCK * BLOCK);
-        let tm = cm(&t_done[(k / BLOCK) * BLOCK * BLOCK..], b, b, BLOCK).t();
-        let b2 = BLOCK.min(nc);
+        let (t_done, t_next) = t.split_at_mut((k / NB + 1) * NB * NB);
+        let tm = cm(&t_done[(k / NB) * NB * NB..], b, b, NB).t();
+        let b2 = NB.min(nc);
         apply_block_reflector(vm, tm, &mut right[k..], b2, m, &mut w, &mut w2);
         let (next, rest) = right.split_at_mut(b2 * m);
         let tau_next = &mut tau[k + b..k + b + b2];
-        let (panel, w, w2) = (&mut panel, &mut w, &mut w2);
+        let (scratch, w, w2) = (&mut scratch, &mut w, &mut w2);
         rayon::join(
-            || factor_panel(next, m, k + b, b2, tau_next, t_next, panel),
+            || factor_block(next, m, k + b, b2, tau_next, t_next, scratch),
             || {
                 if nc > b2 {
                     apply_block_reflector(vm, tm, &mut rest[k..], nc - b2, m, w, w2);
@@ -337,8 +451,6 @@ fn apply_block_reflector<T: Real>(
     let (rows, b) = (v.rows(), v.cols());
     w.clear();
     w.resize(b * nc, T::ZERO);
-    w2.clear();
-    w2.resize(b * nc, T::ZERO);
     mm(
         T::ONE,
         v.t(),
@@ -346,6 +458,23 @@ fn apply_block_reflector<T: Real>(
         T::ZERO,
         cm_mut(w, b, nc, b),
     );
+    finish_block_reflector(v, t, c, nc, ld, w, w2);
+}
+
+/// The rest of [`apply_block_reflector`] once `w` holds `W = Vᵀ C`
+/// (`b × nc`, `ld = b`): `C ← C − V (T W)`.
+fn finish_block_reflector<T: Real>(
+    v: MatRef<'_, T>,
+    t: MatRef<'_, T>,
+    c: &mut [T],
+    nc: usize,
+    ld: usize,
+    w: &[T],
+    w2: &mut Vec<T>,
+) {
+    let (rows, b) = (v.rows(), v.cols());
+    w2.clear();
+    w2.resize(b * nc, T::ZERO);
     mm(T::ONE, t, cm(w, b, nc, b), T::ZERO, cm_mut(w2, b, nc, b));
     mm(
         -T::ONE,
@@ -376,7 +505,7 @@ fn reflector<T: Real>(x: &mut [T]) -> T {
     T::from_f64(tau)
 }
 
-impl<T: Real> Qr<T> {
+impl<T: Real> Qr<'_, T> {
     /// `R[j, j]`.
     pub(crate) fn r_diag(&self, j: usize) -> T {
         self.a[j + j * self.m]
@@ -395,19 +524,24 @@ impl<T: Real> Qr<T> {
         r
     }
 
-    /// The thin `Q`: the first `n` columns of `H_1⋯H_n`, `m × n` column-major.
-    pub(crate) fn form_q(&self) -> Vec<T> {
+    /// Writes the thin `Q` into `q`: the first `n` columns of `H_1⋯H_n`,
+    /// `m × n` column-major.
+    ///
+    /// # Panics
+    /// If `q` is not `m · n` long (a bug of the caller).
+    pub(crate) fn form_q(&self, q: &mut [T]) {
         let (m, n) = (self.m, self.n);
-        let mut q = vec![T::ZERO; m * n];
+        assert_eq!(q.len(), m * n, "form_q: {m}x{n} into {}", q.len());
+        q.fill(T::ZERO);
         for j in 0..n {
             q[j + j * m] = T::ONE;
         }
         let mut v = Vec::new();
         let mut w = Vec::new();
         let mut w2 = Vec::new();
-        let blocks: Vec<usize> = (0..n).step_by(BLOCK).collect();
+        let blocks: Vec<usize> = (0..n).step_by(NB).collect();
         for &k in blocks.iter().rev() {
-            let b = BLOCK.min(n - k);
+            let b = NB.min(n - k);
             if self.tau[k..k + b].iter().all(|&t| t == T::ZERO) {
                 continue;
             }
@@ -415,12 +549,31 @@ impl<T: Real> Qr<T> {
             let nc = n - k;
             explicit_v(&self.a[k * m..], m, k, b, &mut v);
             let vm = cm(&v, rows, b, rows);
-            let tm = cm(&self.t[(k / BLOCK) * BLOCK * BLOCK..], b, b, BLOCK);
-            // Q2 ← (I − V T Vᵀ) Q2 = Q2 − V (T (Vᵀ Q2)).
+            let tm = cm(&self.t[(k / NB) * NB * NB..], b, b, NB);
+            // Q2 ← (I − V T Vᵀ) Q2 = Q2 − V (T (Vᵀ Q2)). The block's own
+            // `b` columns of Q2 are still those of the identity (later
+            // blocks touch columns from their own on), so their part of
+            // `W = Vᵀ Q2` is the top `b × b` block of `V`, transposed: only
+            // the other columns take a product.
             let off = k + k * m;
-            apply_block_reflector(vm, tm, &mut q[off..], nc, m, &mut w, &mut w2);
+            w.clear();
+            w.resize(b * nc, T::ZERO);
+            for j in 0..b {
+                for i in 0..b {
+                    w[i + j * b] = v[j + i * rows];
+                }
+            }
+            if nc > b {
+                mm(
+                    T::ONE,
+                    vm.t(),
+                    cm(&q[off + b * m..], rows, nc - b, m),
+                    T::ZERO,
+                    cm_mut(&mut w[b * b..], b, nc - b, b),
+                );
+            }
+            finish_block_reflector(vm, tm, &mut q[off..], nc, m, &w, &mut w2);
         }
-        q
     }
 }
 
@@ -429,10 +582,14 @@ impl<T: Real> Qr<T> {
 /// multiplied by `sign(R[j, j])`, taking `sign(0) = +1`. For a matrix of full
 /// column rank this `Q` is unique (it does not depend on the reflector sign
 /// convention), and it is what `torch.linalg.qr` followed by PyTorch's sign
-/// correction computes. `m × n` column-major.
-pub(crate) fn orthonormal_columns<T: Real>(a: Vec<T>, m: usize, n: usize) -> Vec<T> {
+/// correction computes. Factors `a` in place and writes `Q` into `q`, both
+/// `m × n` column-major.
+///
+/// # Panics
+/// If `m < n` or either slice is not `m · n` long (bugs of the caller).
+pub(crate) fn orthonormal_columns<T: Real>(a: &mut [T], m: usize, n: usize, q: &mut [T]) {
     let f = qr(a, m, n);
-    let mut q = f.form_q();
+    f.form_q(q);
     for j in 0..n {
         if f.r_diag(j) < T::ZERO {
             for x in &mut q[j * m..(j + 1) * m] {
@@ -440,7 +597,6 @@ pub(crate) fn orthonormal_columns<T: Real>(a: Vec<T>, m: usize, n: usize) -> Vec
             }
         }
     }
-    q
 }
 
 #[cfg(test)]
@@ -528,8 +684,10 @@ mod tests {
 
     fn check(m: usize, n: usize, seed: u64) {
         let a = matrix(m, n, seed);
-        let f = qr(a.clone(), m, n);
-        let q = f.form_q();
+        let mut fa = a.clone();
+        let f = qr(&mut fa, m, n);
+        let mut q = vec![0.0; m * n];
+        f.form_q(&mut q);
         let r = f.r();
         // R upper triangular (by construction of `r()`, check the storage
         // really holds β on the diagonal), A = QR, QᵀQ = I.
@@ -557,7 +715,8 @@ mod tests {
             "{m}x{n}: R differs"
         );
         // Sign-corrected Q has R with a non-negative diagonal.
-        let qs = orthonormal_columns(a.clone(), m, n);
+        let mut qs = vec![0.0; m * n];
+        orthonormal_columns(&mut a.clone(), m, n, &mut qs);
         let rs = at_b(&qs, &a, m, n, n);
         for j in 0..n {
             assert!(rs[j + j * n] >= -1e-12, "{m}x{n}: diag {j} negative");
@@ -587,6 +746,11 @@ mod tests {
             (100, 67),
             (130, 129),
             (97, 97),
+            // Several blocks of `NB` columns, with partial panels and a
+            // partial last block.
+            (300, 300),
+            (420, 290),
+            (261, 257),
         ] {
             check(m, n, (m * 131 + n) as u64);
         }
@@ -613,7 +777,8 @@ mod tests {
             a[i + 3 * m] = 0.0;
             a[i + 34 * m] = a[i + 33 * m];
         }
-        let q = orthonormal_columns(a, m, n);
+        let mut q = vec![0.0; m * n];
+        orthonormal_columns(&mut a, m, n, &mut q);
         let mut qtq = at_b(&q, &q, m, n, n);
         for i in 0..n {
             qtq[i + i * n] -= 1.0;
@@ -624,8 +789,9 @@ mod tests {
     #[test]
     fn f32_is_orthogonal_to_1e_5() {
         for (m, n) in [(300, 300), (513, 200)] {
-            let a: Vec<f32> = matrix(m, n, 3).iter().map(|&x| x as f32).collect();
-            let q = orthonormal_columns(a, m, n);
+            let mut a: Vec<f32> = matrix(m, n, 3).iter().map(|&x| x as f32).collect();
+            let mut q = vec![0.0; m * n];
+            orthonormal_columns(&mut a, m, n, &mut q);
             let q64: Vec<f64> = q.iter().map(|&x| x as f64).collect();
             let mut qtq = at_b(&q64, &q64, m, n, n);
             for i in 0..n {
