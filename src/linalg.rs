@@ -30,13 +30,15 @@
 //!    element for 64 flops, and the one-level version ran barely faster on
 //!    two threads than on one (45 against 49 ms at 1024²). With
 //!    look-ahead: the next block's columns are updated first, then that
-//!    block is factored beside the update of the rest (`rayon::join`).
+//!    block is factored beside the update of the rest (`rayon::join`), which
+//!    runs in ranges of columns, each range's three products on one thread.
 //!
 //! [`Qr::form_q`] builds the thin `Q` (the first `n` columns of `H_1⋯H_n`) the
 //! same way, applying the blocks to the identity from the last to the first
 //! (LAPACK `orgqr`), skipping the product over each block's own columns
-//! (still the identity's when the block is applied). `R` is left in the
-//! upper triangle of the factored matrix.
+//! (still the identity's when the block is applied), in one range of
+//! columns per thread. `R` is left in the upper triangle of the factored
+//! matrix.
 //!
 //! The result is deterministic and the same on every CPU, instruction set
 //! and thread count: the panel work is scalar Rust with a fixed order, and
@@ -489,17 +491,42 @@ pub(crate) fn qr<T: Real>(a: &mut [T], m: usize, n: usize) -> Qr<'_, T> {
         apply_block_reflector(vm, tm, &mut right[k..], b2, m, &mut w, &mut w2);
         let (next, rest) = right.split_at_mut(b2 * m);
         let tau_next = &mut tau[k + b..k + b + b2];
-        let (scratch, w, w2) = (&mut scratch, &mut w, &mut w2);
+        let scratch = &mut scratch;
         rayon::join(
             || factor_block(next, m, k + b, b2, tau_next, t_next, scratch),
-            || {
-                if nc > b2 {
-                    apply_block_reflector(vm, tm, &mut rest[k..], nc - b2, m, w, w2);
-                }
-            },
+            || apply_in_column_ranges(vm, tm, rest, k, nc - b2, m),
         );
     }
     Qr { m, n, a, tau, t }
+}
+
+/// [`apply_block_reflector`] on rows `k..` of the `nc` columns of `cols`
+/// (leading dimension `m`), in ranges of columns on rayon's pool, each with
+/// its own products: a range's columns stay in its core's cache across the
+/// three products, which one product over all columns split by the GEMM
+/// does not give (a product's columns give the same bits however they are
+/// split).
+fn apply_in_column_ranges<T: Real>(
+    v: MatRef<'_, T>,
+    t: MatRef<'_, T>,
+    cols: &mut [T],
+    k: usize,
+    nc: usize,
+    m: usize,
+) {
+    if nc == 0 {
+        return;
+    }
+    // Two ranges per thread (the thread factoring the next block joins
+    // late); one range on one thread.
+    let threads = rayon::current_num_threads();
+    let parts = if threads == 1 { 1 } else { 2 * threads };
+    let width = nc.div_ceil(parts).next_multiple_of(32).max(64);
+    cols[..nc * m].par_chunks_mut(width * m).for_each(|range| {
+        let (mut w, mut w2) = (Vec::new(), Vec::new());
+        let cols = range.len() / m;
+        apply_block_reflector(v, t, &mut range[k..], cols, m, &mut w, &mut w2);
+    });
 }
 
 /// `C ← C − V (T (Vᵀ C))` for the `rows × nc` column-major `C` at the start
