@@ -267,36 +267,28 @@ fn explicit_v<T: Real>(cols: &[T], m: usize, k: usize, b: usize, v: &mut Vec<T>)
     }
 }
 
-/// Scratch for one block factorization.
+/// Scratch for one panel factorization.
 #[derive(Default)]
-struct BlockScratch<T> {
-    /// An explicit `V`.
+struct PanelScratch<T> {
+    /// The panel's explicit `V`.
     v: Vec<T>,
     /// `VᵀV`.
     vtv: Vec<T>,
-    /// The `T` of one panel (`BLOCK × BLOCK`).
-    tsub: Vec<T>,
-    /// The block reflector's products.
-    w: Vec<T>,
-    w2: Vec<T>,
-    /// The products that merge a panel's `T` into its block's.
-    x: Vec<T>,
-    y: Vec<T>,
 }
 
 /// `T[0..b, 0..b]` (column-major, leading dimension `ld`, into `tp`) of
-/// `H_1⋯H_b = I − V T Vᵀ`, from the `τ` and `VᵀV` (column-major, leading
-/// dimension `vld`) of `b` reflectors: `T[i, i] = τ_i` and
+/// `H_1⋯H_b = I − V T Vᵀ`, from the `τ` and `VᵀV` (`b × b`, column-major)
+/// of `b` reflectors: `T[i, i] = τ_i` and
 /// `T[0..i, i] = −τ_i · T[0..i, 0..i] · (VᵀV)[0..i, i]`, each entry summed
 /// over ascending `q` (a column of `T` at a time, so it vectorizes). Entries
 /// below the diagonal are left alone (they stay zero).
-fn triangular_factor<T: Real>(vtv: &[T], vld: usize, tau: &[T], b: usize, tp: &mut [T], ld: usize) {
+fn triangular_factor<T: Real>(vtv: &[T], tau: &[T], b: usize, tp: &mut [T], ld: usize) {
     for i in 0..b {
         let (done, col) = tp.split_at_mut(i * ld);
         let col = &mut col[..=i];
         col.fill(T::ZERO);
         for q in 0..i {
-            let y = vtv[q + i * vld];
+            let y = vtv[q + i * b];
             for (c, &t) in col[..=q].iter_mut().zip(&done[q * ld..=q * ld + q]) {
                 *c += t * y;
             }
@@ -322,11 +314,11 @@ fn factor_panel<T: Real>(
     tau: &mut [T],
     tp: &mut [T],
     ld: usize,
-    s: &mut BlockScratch<T>,
+    s: &mut PanelScratch<T>,
 ) {
     reflect_columns(cols, m, k, b, tau);
     gram(cols, m, k, b, s);
-    triangular_factor(&s.vtv, b, tau, b, tp, ld);
+    triangular_factor(&s.vtv, tau, b, tp, ld);
 }
 
 /// For each of the panel's columns in turn: its reflector, applied at once
@@ -353,7 +345,7 @@ fn reflect_columns<T: Real>(cols: &mut [T], m: usize, k: usize, b: usize, tau: &
 
 /// `s.v ←` the explicit `V` of the `b` reflectors at the start of `cols`
 /// (diagonal from row `k`), and `s.vtv ← VᵀV` (`b × b`, `ld = b`).
-fn gram<T: Real>(cols: &[T], m: usize, k: usize, b: usize, s: &mut BlockScratch<T>) {
+fn gram<T: Real>(cols: &[T], m: usize, k: usize, b: usize, s: &mut PanelScratch<T>) {
     explicit_v(cols, m, k, b, &mut s.v);
     let rows = m - k;
     let vm = cm(&s.v, rows, b, rows);
@@ -377,18 +369,16 @@ fn factor_block<T: Real>(
     nb: usize,
     tau: &mut [T],
     tp: &mut [T],
-    s: &mut BlockScratch<T>,
+    s: &mut PanelScratch<T>,
 ) {
     if nb <= BLOCK {
         factor_panel(cols, m, k, nb, tau, tp, NB, s);
         return;
     }
-    let (mut tsub, mut x, mut y) = (
-        std::mem::take(&mut s.tsub),
-        std::mem::take(&mut s.x),
-        std::mem::take(&mut s.y),
-    );
-    tsub.resize(BLOCK * BLOCK, T::ZERO);
+    // The panel's `T`, the products that merge it into the block's, and
+    // those of its block reflector.
+    let mut tsub = vec![T::ZERO; BLOCK * BLOCK];
+    let (mut x, mut y, mut w, mut w2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for kk in (0..nb).step_by(BLOCK) {
         let bs = BLOCK.min(nb - kk);
         let rows = m - k - kk;
@@ -437,13 +427,9 @@ fn factor_block<T: Real>(
         }
         let nc = nb - kk - bs;
         if nc > 0 {
-            let (mut w, mut w2) = (std::mem::take(&mut s.w), std::mem::take(&mut s.w2));
-            let vm = cm(&s.v, rows, bs, rows);
             apply_block_reflector(vm, tj.t(), &mut rest[k + kk..], nc, m, &mut w, &mut w2);
-            (s.w, s.w2) = (w, w2);
         }
     }
-    (s.tsub, s.x, s.y) = (tsub, x, y);
 }
 
 /// Factors `a` (`m × n` column-major, `ld = m`, `m >= n`) in place, in
@@ -470,7 +456,7 @@ pub(crate) fn qr<T: Real>(a: &mut [T], m: usize, n: usize) -> Qr<'_, T> {
     if n == 0 {
         return Qr { m, n, a, tau, t };
     }
-    let mut scratch = BlockScratch::default();
+    let mut scratch = PanelScratch::default();
     let mut v = Vec::new();
     let (mut w, mut w2) = (Vec::new(), Vec::new());
     factor_block(a, m, 0, NB.min(n), &mut tau, &mut t, &mut scratch);
