@@ -435,10 +435,11 @@ fn factor_block<T: Real>(
 /// Factors `a` (`m × n` column-major, `ld = m`, `m >= n`) in place, in
 /// blocks of [`NB`] columns.
 ///
-/// With look-ahead: once block `p` is factored, its block reflector is
-/// applied to the next block's columns first; then the next block is
-/// factored while the block reflector is applied to the remaining columns,
-/// the two in parallel (`rayon::join`). Every column goes through the same
+/// With look-ahead: once block `p` is factored, one task applies its block
+/// reflector to the next block's columns and factors that block, while the
+/// other applies it to the remaining columns (in column ranges, which the
+/// first task's thread joins when it is done), the two in parallel
+/// (`rayon::join`). Every column goes through the same
 /// operations as without look-ahead (the GEMM's results do not depend on
 /// how its columns are split), so the bits do not depend on it or on the
 /// thread count.
@@ -467,19 +468,21 @@ pub(crate) fn qr<T: Real>(a: &mut [T], m: usize, n: usize) -> Qr<'_, T> {
             break;
         }
         // The trailing columns get A2 ← (I − V T Vᵀ)ᵀ A2 = A2 − V (Tᵀ (Vᵀ A2)):
-        // the next block's first, then the rest beside its factorization.
+        // the next block's, then its factorization, beside the rest.
         let (left, right) = a.split_at_mut((k + b) * m);
         explicit_v(&left[k * m..], m, k, b, &mut v);
         let vm = cm(&v, m - k, b, m - k);
         let (t_done, t_next) = t.split_at_mut((k / NB + 1) * NB * NB);
         let tm = cm(&t_done[(k / NB) * NB * NB..], b, b, NB).t();
         let b2 = NB.min(nc);
-        apply_block_reflector(vm, tm, &mut right[k..], b2, m, &mut w, &mut w2);
         let (next, rest) = right.split_at_mut(b2 * m);
         let tau_next = &mut tau[k + b..k + b + b2];
         let scratch = &mut scratch;
         rayon::join(
-            || factor_block(next, m, k + b, b2, tau_next, t_next, scratch),
+            || {
+                apply_block_reflector(vm, tm, &mut next[k..], b2, m, &mut w, &mut w2);
+                factor_block(next, m, k + b, b2, tau_next, t_next, scratch)
+            },
             || apply_in_column_ranges(vm, tm, rest, k, nc - b2, m),
         );
     }
@@ -681,10 +684,14 @@ impl<T: Real> Qr<'_, T> {
                 }
             }
             if nc > ident {
+                // Those columns (past the block's own) are still zero in the
+                // block's `b` rows, so the product skips them: the chain
+                // over `k` starts at `+0` and stays there through zero
+                // terms, so the bits are those of the full product.
                 mm(
                     T::ONE,
-                    vm.t(),
-                    cm(&part[off + ident * m..], rows, nc - ident, m),
+                    cm(&v[b..], rows - b, b, rows).t(),
+                    cm(&part[off + b + ident * m..], rows - b, nc - ident, m),
                     T::ZERO,
                     cm_mut(&mut w[ident * b..], b, nc - ident, b),
                 );
