@@ -292,8 +292,8 @@ impl<const D: usize> Module for BatchNorm<D> {
         let weight = self.weight.as_ref().map(|w| w.data()).transpose()?;
         let bias = self.bias.as_ref().map(|b| b.data()).transpose()?;
         // Per (sample, channel), one contiguous run of `s` values, written
-        // once: `out = x̂·w + b` with `x̂ = (x − mean)/σ` in f64, and `x̂`
-        // itself only when a backward will need it.
+        // once: `out = x̂·w + b` with `x̂ = (x − mean)/σ` in f64, and in
+        // training `x̂` itself, from the same pass, for the backward.
         let affine: Vec<(f64, f64)> = (0..c)
             .map(|ch| {
                 let w = weight.as_ref().map_or(1.0, |w| f64::from(w.as_slice()[ch]));
@@ -301,29 +301,48 @@ impl<const D: usize> Module for BatchNorm<D> {
                 (w, b)
             })
             .collect();
-        let runs = |slots: &mut [MaybeUninit<f32>], normalized: bool| {
-            for (r, (out, x)) in slots
-                .chunks_exact_mut(s.max(1))
-                .zip(x.chunks_exact(s.max(1)))
+        let runs = |out: &mut [MaybeUninit<f32>], mut xhat: Option<&mut [MaybeUninit<f32>]>| {
+            let run = s.max(1);
+            for (r, (out, x)) in out
+                .chunks_exact_mut(run)
+                .zip(x.chunks_exact(run))
                 .enumerate()
             {
                 let ch = r % c;
                 let (mean, inv, (w, b)) = (mean[ch], inv_std[ch], affine[ch]);
-                for (o, &x) in out.iter_mut().zip(x) {
-                    let h = (f64::from(x) - mean) * inv;
-                    *o = MaybeUninit::new(if normalized {
-                        h as f32
-                    } else {
-                        (h * w + b) as f32
-                    });
+                match xhat.as_deref_mut() {
+                    Some(xhat) => {
+                        let xhat = &mut xhat[r * run..][..run];
+                        for ((o, xh), &x) in out.iter_mut().zip(xhat).zip(x) {
+                            let h = (f64::from(x) - mean) * inv;
+                            *xh = MaybeUninit::new(h as f32);
+                            *o = MaybeUninit::new((h * w + b) as f32);
+                        }
+                    }
+                    None => {
+                        for (o, &x) in out.iter_mut().zip(x) {
+                            let h = (f64::from(x) - mean) * inv;
+                            *o = MaybeUninit::new((h * w + b) as f32);
+                        }
+                    }
                 }
             }
         };
-        let out = Tensor::filled_with(input.shape(), |slots| runs(slots, false))?;
-        if self.training {
-            let xhat = Tensor::filled_with(input.shape(), |slots| runs(slots, true))?;
-            self.records.push(NormRecord { xhat, inv_std });
+        if !self.training {
+            return Tensor::filled_with(input.shape(), |out| runs(out, None));
         }
+        let mut out = None;
+        let xhat = Tensor::filled_with(input.shape(), |xhat| {
+            let made = Tensor::filled_with(input.shape(), |out| runs(out, Some(&mut *xhat)));
+            if made.is_err() {
+                // `out` could not be allocated, so nothing wrote `x̂`: its
+                // slots are written anyway, as `filled_with` requires.
+                xhat.fill(MaybeUninit::new(0.0));
+            }
+            out = Some(made);
+        })?;
+        let out = out.expect("the fill ran")?;
+        self.records.push(NormRecord { xhat, inv_std });
         Ok(out)
     }
 
@@ -551,7 +570,8 @@ impl Module for LayerNorm {
         let (groups, size) = self.layout(input.shape())?;
         let weight = self.weight.as_ref().map(|w| w.data()).transpose()?;
         let bias = self.bias.as_ref().map(|b| b.data()).transpose()?;
-        let mut xhat = input.clone();
+        // `x̂` is kept only for a training backward.
+        let mut xhat = self.training.then(|| input.clone());
         let mut out = input.clone();
         let mut inv_std = Vec::with_capacity(groups);
         for gi in 0..groups {
@@ -568,11 +588,13 @@ impl Module for LayerNorm {
                 let h = (f64::from(v) - mean) * inv;
                 let w = weight.as_ref().map_or(1.0, |w| f64::from(w.as_slice()[k]));
                 let b = bias.as_ref().map_or(0.0, |b| f64::from(b.as_slice()[k]));
-                xhat.as_mut_slice()[gi * size + k] = h as f32;
+                if let Some(xhat) = &mut xhat {
+                    xhat.as_mut_slice()[gi * size + k] = h as f32;
+                }
                 out.as_mut_slice()[gi * size + k] = (h * w + b) as f32;
             }
         }
-        if self.training {
+        if let Some(xhat) = xhat {
             self.records.push(NormRecord { xhat, inv_std });
         }
         Ok(out)

@@ -280,6 +280,15 @@ impl Module for MaxPool2d {
                 (hi > lo).then(|| (((lo * s1) as isize + off) as usize, lo, hi))
             })
             .collect();
+        // The first input column each output column's window reads (its
+        // argmax before any tap is taken), for a training forward.
+        let first_x: Vec<usize> = if self.training {
+            (0..ow)
+                .map(|j| inside_taps(j, s1, p1, o.kernel_size[1], d1, w).0)
+                .collect()
+        } else {
+            Vec::new()
+        };
         let one_plane = |plane: usize, out: &mut [f32], mut arg: Option<&mut [usize]>| {
             let src = &x[plane * h * w..(plane + 1) * h * w];
             for (i, (best, &(y0, y1))) in out.chunks_exact_mut(ow.max(1)).zip(&rows).enumerate() {
@@ -290,8 +299,7 @@ impl Module for MaxPool2d {
                 best.fill(f32::NEG_INFINITY);
                 let mut at = arg.as_deref_mut().map(|a| &mut a[i * ow..(i + 1) * ow]);
                 if let Some(at) = at.as_deref_mut() {
-                    for (j, a) in at.iter_mut().enumerate() {
-                        let x0 = inside_taps(j, s1, p1, o.kernel_size[1], d1, w).0;
+                    for (a, &x0) in at.iter_mut().zip(&first_x) {
                         *a = plane * h * w + y0 * w + x0;
                     }
                 }
@@ -318,11 +326,15 @@ impl Module for MaxPool2d {
                                 }
                             }
                             Some(at) => {
-                                for (q, (b, &v)) in outs.enumerate() {
-                                    if v > *b || v.is_nan() {
-                                        *b = v;
-                                        at[lo + q] = plane * h * w + y * w + first + q * s1;
-                                    }
+                                // Selects instead of a branch: on data like
+                                // activations, whether a tap is the new
+                                // maximum is a coin toss the branch
+                                // predictor loses.
+                                let base = plane * h * w + y * w + first;
+                                for (q, ((b, &v), a)) in outs.zip(&mut at[lo..hi]).enumerate() {
+                                    let take = v > *b || v.is_nan();
+                                    *b = if take { v } else { *b };
+                                    *a = if take { base + q * s1 } else { *a };
                                 }
                             }
                         }
