@@ -404,8 +404,9 @@ fn check_product<T: Float>(
 }
 
 /// Shapes around every register tile (MR ∈ {4, 6, 12}, NR ∈ {4, 8, 16, 32,
-/// 64}) and the `k` blocks (128, 256), primes, and the degenerate ones.
-const SHAPES: [(usize, usize, usize); 18] = [
+/// 64}) and the `k` blocks (128 and 256 on AVX2, 512 and 1024 on AVX-512:
+/// 2113 is three of them), primes, and the degenerate ones.
+const SHAPES: [(usize, usize, usize); 19] = [
     (0, 5, 7),
     (5, 0, 7),
     (5, 7, 0),
@@ -424,6 +425,7 @@ const SHAPES: [(usize, usize, usize); 18] = [
     (97, 600, 45),
     (3, 1031, 70),
     (130, 67, 129),
+    (19, 2113, 37),
 ];
 
 fn every_isa_matches_the_chain<T: Float>() {
