@@ -8,9 +8,14 @@
 //! * each fill's rate on a buffer that stays in L2 (256 KiB), so memory
 //!   plays no part, on every instruction set the CPU has, and as cycles per
 //!   value at the clock measured just before each run (best of seven);
-//! * the throughput of the instructions that set the floor: one FMA, one
-//!   logic operation, one 64-bit rotate, one square root and one division,
-//!   on 512-bit registers (AVX-512 CPUs) and 256-bit ones.
+//! * the throughput of the instructions that set the floor: FMA, multiply,
+//!   add, integer add, logic, shifts, 64-bit rotate, conversion, a
+//!   two-source permute, square root and division, on 512-bit registers
+//!   (AVX-512 CPUs) and 256-bit ones;
+//! * and, on 512 bits, pairs of them interleaved: two kinds that reach
+//!   twice the rate of either alone run on different ports, two that stay
+//!   at the rate of one alone share their ports (how the transforms'
+//!   operations divide among the ports).
 //!
 //! ```text
 //! cargo run --release --example fill_profile
@@ -114,33 +119,124 @@ mod x86 {
         }};
     }
 
-    /// Seconds per instruction of the 512-bit operations.
+    /// Applies `$a` (in `$x`) and `$b` (in `$y`) interleaved to eight
+    /// independent registers each, `N / 8` times, and returns the seconds
+    /// per instruction of the mix.
+    macro_rules! pair {
+        ($ia:expr, $x:ident => $a:expr, $ib:expr, $y:ident => $b:expr) => {{
+            let mut r = [$ia; 8];
+            let mut q = [$ib; 8];
+            let t0 = Instant::now();
+            for _ in 0..N / 8 {
+                for (u, w) in r.iter_mut().zip(&mut q) {
+                    let $x = *u;
+                    *u = $a;
+                    let $y = *w;
+                    *w = $b;
+                    // SAFETY: an empty instruction string; the registers
+                    // are only declared read and written.
+                    unsafe {
+                        std::arch::asm!(
+                            "/* {0} {1} */",
+                            inout(zmm_reg) * u,
+                            inout(zmm_reg) * w,
+                            options(nomem, nostack, pure)
+                        )
+                    };
+                }
+            }
+            std::hint::black_box((r, q));
+            t0.elapsed().as_secs_f64() / (2 * N) as f64
+        }};
+    }
+
+    /// Seconds per instruction of the 512-bit operations, alone and in
+    /// pairs.
     ///
     /// # Safety
     /// The CPU must have AVX-512F.
     #[target_feature(enable = "avx512f")]
-    pub(crate) unsafe fn zmm() -> [(&'static str, f64); 5] {
+    pub(crate) unsafe fn zmm() -> Vec<(&'static str, f64)> {
         let b = _mm512_set1_ps(1.000_000_1);
         let bi = _mm512_castps_si512(b);
         let one = _mm512_set1_ps(1.5);
         let onei = _mm512_castps_si512(one);
-        [
+        let idx = _mm512_set_epi32(0, 17, 2, 19, 4, 21, 6, 23, 8, 25, 10, 27, 12, 29, 14, 31);
+        let cvt = |x: __m512i| _mm512_castps_si512(_mm512_cvtepi32_ps(x));
+        vec![
             (
                 "vfmadd ps",
                 throughput!(zmm_reg, one, x => _mm512_fmadd_ps(x, b, b)),
+            ),
+            (
+                "vmulps",
+                throughput!(zmm_reg, one, x => _mm512_mul_ps(x, b)),
+            ),
+            (
+                "vaddps",
+                throughput!(zmm_reg, one, x => _mm512_add_ps(x, b)),
+            ),
+            (
+                "vpaddd",
+                throughput!(zmm_reg, onei, x => _mm512_add_epi32(x, bi)),
             ),
             (
                 "vpxor",
                 throughput!(zmm_reg, onei, x => _mm512_xor_si512(x, bi)),
             ),
             (
+                "vpsrld",
+                throughput!(zmm_reg, onei, x => _mm512_srli_epi32::<1>(x)),
+            ),
+            (
                 "vprolq",
                 throughput!(zmm_reg, onei, x => _mm512_rol_epi64::<23>(x)),
+            ),
+            ("vcvtdq2ps", throughput!(zmm_reg, onei, x => cvt(x))),
+            (
+                "vpermt2d",
+                throughput!(zmm_reg, onei, x => _mm512_permutex2var_epi32(x, idx, bi)),
             ),
             ("vsqrtps", throughput!(zmm_reg, one, x => _mm512_sqrt_ps(x))),
             (
                 "vdivps",
                 throughput!(zmm_reg, one, x => _mm512_div_ps(b, x)),
+            ),
+            (
+                "fma+add",
+                pair!(one, x => _mm512_fmadd_ps(x, b, b), one, y => _mm512_add_ps(y, b)),
+            ),
+            (
+                "fma+pxor",
+                pair!(one, x => _mm512_fmadd_ps(x, b, b), onei, y => _mm512_xor_si512(y, bi)),
+            ),
+            (
+                "fma+psrld",
+                pair!(one, x => _mm512_fmadd_ps(x, b, b), onei, y => _mm512_srli_epi32::<1>(y)),
+            ),
+            (
+                "fma+cvt",
+                pair!(one, x => _mm512_fmadd_ps(x, b, b), onei, y => cvt(y)),
+            ),
+            (
+                "fma+prolq",
+                pair!(one, x => _mm512_fmadd_ps(x, b, b), onei, y => _mm512_rol_epi64::<23>(y)),
+            ),
+            (
+                "fma+permt2d",
+                pair!(one, x => _mm512_fmadd_ps(x, b, b), onei, y => _mm512_permutex2var_epi32(y, idx, bi)),
+            ),
+            (
+                "add+cvt",
+                pair!(one, x => _mm512_add_ps(x, b), onei, y => cvt(y)),
+            ),
+            (
+                "add+psrld",
+                pair!(one, x => _mm512_add_ps(x, b), onei, y => _mm512_srli_epi32::<1>(y)),
+            ),
+            (
+                "psrld+prolq",
+                pair!(onei, x => _mm512_srli_epi32::<1>(x), onei, y => _mm512_rol_epi64::<23>(y)),
             ),
         ]
     }
@@ -211,18 +307,20 @@ fn main() {
 
     #[cfg(target_arch = "x86_64")]
     {
-        println!("\ninstruction throughput (8 independent chains), cycles per instruction:");
+        println!(
+            "\ninstruction throughput (8 independent chains; a pair: 8 of each, interleaved), cycles per instruction:"
+        );
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: AVX-512F was detected just above.
             for (name, s) in unsafe { x86::zmm() } {
-                println!("  {name:<10} zmm  {:>6.2}", s * ghz * 1e9);
+                println!("  {name:<12} zmm  {:>6.2}", s * ghz * 1e9);
             }
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: AVX2 and FMA were detected just above.
             for (name, s) in unsafe { x86::ymm() } {
-                println!("  {name:<10} ymm  {:>6.2}", s * ghz * 1e9);
+                println!("  {name:<12} ymm  {:>6.2}", s * ghz * 1e9);
             }
         }
     }
