@@ -203,7 +203,182 @@ pub struct MaxPool2d {
     options: PoolOptions,
     training: bool,
     /// Per training forward: the input shape and each output's argmax.
-    records: Vec<(Vec<usize>, Vec<usize>)>,
+    records: Vec<Record>,
+}
+
+/// What a training forward of [`MaxPool2d`] keeps for its backward.
+#[derive(Debug, Clone)]
+struct Record {
+    /// The input's shape.
+    shape: Vec<usize>,
+    /// Elements of an input plane (`H·W`).
+    plane_in: usize,
+    /// Elements of an output plane (`OH·OW`, at least 1).
+    plane_out: usize,
+    /// Each output's argmax, as an index within its input plane.
+    arg: Argmax,
+}
+
+/// Argmax indices within a plane: 32 bits when `H·W` fits them (always,
+/// but for planes of more than 4G elements), else `usize`.
+#[derive(Debug, Clone)]
+enum Argmax {
+    Narrow(Vec<u32>),
+    Wide(Vec<usize>),
+}
+
+impl Argmax {
+    /// Outputs recorded.
+    fn len(&self) -> usize {
+        match self {
+            Argmax::Narrow(a) => a.len(),
+            Argmax::Wide(a) => a.len(),
+        }
+    }
+}
+
+/// Whether indices within a plane of `len` elements fit [`Argmax::Narrow`].
+fn narrow_fits(len: usize) -> bool {
+    #[cfg(test)]
+    if tests::FORCE_WIDE.with(|f| f.get()) {
+        return false;
+    }
+    u32::try_from(len).is_ok()
+}
+
+/// An index within a plane, as [`Argmax`] stores it.
+trait PlaneIndex: Copy + Send + Sync {
+    /// `i`, which the caller has checked fits.
+    fn new(i: usize) -> Self;
+    /// The index as `usize`.
+    fn get(self) -> usize;
+}
+
+impl PlaneIndex for u32 {
+    #[inline(always)]
+    fn new(i: usize) -> u32 {
+        debug_assert!(u32::try_from(i).is_ok());
+        i as u32
+    }
+    #[inline(always)]
+    fn get(self) -> usize {
+        self as usize
+    }
+}
+
+impl PlaneIndex for usize {
+    #[inline(always)]
+    fn new(i: usize) -> usize {
+        i
+    }
+    #[inline(always)]
+    fn get(self) -> usize {
+        self
+    }
+}
+
+/// `dx[plane · plane_in + arg[o]] += g[o]` for every output `o` of every
+/// plane, in output order (so repeated argmaxes add in PyTorch's order).
+fn scatter<I: PlaneIndex>(dx: &mut [f32], g: &[f32], arg: &[I], plane_in: usize, plane_out: usize) {
+    for (plane, (args, gs)) in arg.chunks(plane_out).zip(g.chunks(plane_out)).enumerate() {
+        let dx = &mut dx[plane * plane_in..(plane + 1) * plane_in];
+        for (&a, &g) in args.iter().zip(gs) {
+            dx[a.get()] += g;
+        }
+    }
+}
+
+/// The geometry of one max pooling's windows, shared by its planes.
+struct Windows<'a> {
+    /// Input row length.
+    w: usize,
+    /// Output row length.
+    ow: usize,
+    /// Per output row, the input rows `y0..y1` of its windows inside the
+    /// plane.
+    rows: &'a [(usize, usize)],
+    /// Per kernel column inside the row: the first input column read, and
+    /// the output columns `lo..hi` it reaches.
+    taps_x: &'a [(usize, usize, usize)],
+    /// Per output column, the first input column its window reads (training
+    /// only).
+    first_x: &'a [usize],
+    /// Column stride.
+    stride_x: usize,
+    /// Row dilation.
+    dilation_y: usize,
+}
+
+impl Windows<'_> {
+    /// One plane: `out` gets the maxima of `src`'s windows and, for a
+    /// training forward, `arg` their indices within the plane.
+    fn max_plane<I: PlaneIndex>(&self, src: &[f32], out: &mut [f32], mut arg: Option<&mut [I]>) {
+        let (w, ow, s1) = (self.w, self.ow, self.stride_x);
+        for (i, (best, &(y0, y1))) in out.chunks_exact_mut(ow.max(1)).zip(self.rows).enumerate() {
+            // PyTorch: every window starts at -inf with its first tap as
+            // the argmax, and takes `v > best || isnan(v)` over its taps in
+            // row-major order (so the first NaN stays). Here all the
+            // windows of an output row advance tap by tap together.
+            best.fill(f32::NEG_INFINITY);
+            let mut at = arg.as_deref_mut().map(|a| &mut a[i * ow..(i + 1) * ow]);
+            if let Some(at) = at.as_deref_mut() {
+                for (a, &x0) in at.iter_mut().zip(self.first_x) {
+                    *a = I::new(y0 * w + x0);
+                }
+            }
+            for y in (y0..y1).step_by(self.dilation_y) {
+                let line = &src[y * w..(y + 1) * w];
+                for &(first, lo, hi) in self.taps_x {
+                    let best = &mut best[lo..hi];
+                    match at.as_deref_mut() {
+                        None if s1 == 1 => {
+                            for (b, &v) in best.iter_mut().zip(&line[first..]) {
+                                *b = if v > *b || v.is_nan() { v } else { *b };
+                            }
+                        }
+                        None if s1 == 2 => {
+                            for (b, v) in best.iter_mut().zip(line[first..].chunks(2)) {
+                                let v = v[0];
+                                *b = if v > *b || v.is_nan() { v } else { *b };
+                            }
+                        }
+                        None => {
+                            for (b, &v) in best.iter_mut().zip(line[first..].iter().step_by(s1)) {
+                                *b = if v > *b || v.is_nan() { v } else { *b };
+                            }
+                        }
+                        Some(at) => {
+                            // Selects instead of a branch: on data like
+                            // activations, whether a tap is the new maximum
+                            // is a coin toss the branch predictor loses.
+                            let at = &mut at[lo..hi];
+                            let base = y * w + first;
+                            if s1 == 2 {
+                                let taps = line[first..].chunks(2);
+                                for (q, ((b, v), a)) in
+                                    best.iter_mut().zip(taps).zip(at).enumerate()
+                                {
+                                    let v = v[0];
+                                    let take = v > *b || v.is_nan();
+                                    *b = if take { v } else { *b };
+                                    *a = if take { I::new(base + 2 * q) } else { *a };
+                                }
+                            } else {
+                                let taps = line[first..].iter().step_by(s1);
+                                for (q, ((b, &v), a)) in
+                                    best.iter_mut().zip(taps).zip(at).enumerate()
+                                {
+                                    let take = v > *b || v.is_nan();
+                                    *b = if take { v } else { *b };
+                                    *a = if take { I::new(base + q * s1) } else { *a };
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl MaxPool2d {
@@ -248,12 +423,7 @@ impl Module for MaxPool2d {
         let (oh, ow) = pooled_size(&o, c, h, w)?;
         let x = input.as_slice();
         let mut out = Tensor::zeros(&out_shape(batched, n, c, oh, ow))?;
-        // Where each maximum was found, only for a backward.
-        let mut arg = if self.training {
-            vec![0usize; out.numel()]
-        } else {
-            Vec::new()
-        };
+        let out_len = out.numel();
         let plane_len = (oh * ow).max(1);
         // The taps of each output row's windows that are inside the plane.
         let rows: Vec<(usize, usize)> = (0..oh)
@@ -289,88 +459,65 @@ impl Module for MaxPool2d {
         } else {
             Vec::new()
         };
-        let one_plane = |plane: usize, out: &mut [f32], mut arg: Option<&mut [usize]>| {
-            let src = &x[plane * h * w..(plane + 1) * h * w];
-            for (i, (best, &(y0, y1))) in out.chunks_exact_mut(ow.max(1)).zip(&rows).enumerate() {
-                // PyTorch: every window starts at -inf with its first tap
-                // as the argmax, and takes `v > best || isnan(v)` over its
-                // taps in row-major order (so the first NaN stays). Here all
-                // the windows of an output row advance tap by tap together.
-                best.fill(f32::NEG_INFINITY);
-                let mut at = arg.as_deref_mut().map(|a| &mut a[i * ow..(i + 1) * ow]);
-                if let Some(at) = at.as_deref_mut() {
-                    for (a, &x0) in at.iter_mut().zip(&first_x) {
-                        *a = plane * h * w + y0 * w + x0;
-                    }
-                }
-                for y in (y0..y1).step_by(o.dilation[0]) {
-                    let line = &src[y * w..(y + 1) * w];
-                    for &(first, lo, hi) in &taps_x {
-                        let inputs = line[first..].iter().step_by(s1);
-                        let outs = best[lo..hi].iter_mut().zip(inputs);
-                        match at.as_deref_mut() {
-                            None if s1 == 1 => {
-                                for (b, &v) in best[lo..hi].iter_mut().zip(&line[first..]) {
-                                    *b = if v > *b || v.is_nan() { v } else { *b };
-                                }
-                            }
-                            None if s1 == 2 => {
-                                for (b, v) in best[lo..hi].iter_mut().zip(line[first..].chunks(2)) {
-                                    let v = v[0];
-                                    *b = if v > *b || v.is_nan() { v } else { *b };
-                                }
-                            }
-                            None => {
-                                for (b, &v) in outs {
-                                    *b = if v > *b || v.is_nan() { v } else { *b };
-                                }
-                            }
-                            Some(at) => {
-                                // Selects instead of a branch: on data like
-                                // activations, whether a tap is the new
-                                // maximum is a coin toss the branch
-                                // predictor loses.
-                                let base = plane * h * w + y * w + first;
-                                for (q, ((b, &v), a)) in outs.zip(&mut at[lo..hi]).enumerate() {
-                                    let take = v > *b || v.is_nan();
-                                    *b = if take { v } else { *b };
-                                    *a = if take { base + q * s1 } else { *a };
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+        let geometry = Windows {
+            w,
+            ow,
+            rows: &rows,
+            taps_x: &taps_x,
+            first_x: &first_x,
+            stride_x: s1,
+            dilation_y: o.dilation[0],
         };
+        let src = |plane: usize| &x[plane * h * w..(plane + 1) * h * w];
         // Planes in parallel (each output element is computed alike anyway).
         let planes = out.as_mut_slice().par_chunks_mut(plane_len).enumerate();
-        if self.training {
+        let argmax = if !self.training {
+            planes.for_each(|(plane, out)| geometry.max_plane::<u32>(src(plane), out, None));
+            None
+        } else if narrow_fits(h * w) {
+            // Indices within the plane fit 32 bits: the selects then run
+            // on lanes as wide as the values'.
+            let mut arg = vec![0u32; out_len];
             planes
                 .zip(arg.par_chunks_mut(plane_len))
-                .for_each(|((plane, out), arg)| one_plane(plane, out, Some(arg)));
+                .for_each(|((plane, out), arg)| geometry.max_plane(src(plane), out, Some(arg)));
+            Some(Argmax::Narrow(arg))
         } else {
-            planes.for_each(|(plane, out)| one_plane(plane, out, None));
-        }
-        if self.training {
-            self.records.push((input.shape().to_vec(), arg));
+            let mut arg = vec![0usize; out_len];
+            planes
+                .zip(arg.par_chunks_mut(plane_len))
+                .for_each(|((plane, out), arg)| geometry.max_plane(src(plane), out, Some(arg)));
+            Some(Argmax::Wide(arg))
+        };
+        if let Some(arg) = argmax {
+            self.records.push(Record {
+                shape: input.shape().to_vec(),
+                plane_in: h * w,
+                plane_out: plane_len,
+                arg,
+            });
         }
         Ok(out)
     }
 
     fn backward(&mut self, grad_output: &Tensor) -> Result<Tensor> {
-        let (shape, arg) = self.records.pop().ok_or(Error::BackwardBeforeForward {
+        let rec = self.records.pop().ok_or(Error::BackwardBeforeForward {
             module: "MaxPool2d".to_string(),
         })?;
-        if grad_output.numel() != arg.len() {
+        let len = rec.arg.len();
+        if grad_output.numel() != len {
             return Err(Error::GradShape {
                 what: "grad_output of MaxPool2d".to_string(),
-                expected: vec![arg.len()],
+                expected: vec![len],
                 found: grad_output.shape().to_vec(),
             });
         }
-        let mut dx = Tensor::zeros(&shape)?;
-        for (&a, &g) in arg.iter().zip(grad_output.as_slice()) {
-            dx.as_mut_slice()[a] += g;
+        let mut dx = Tensor::zeros(&rec.shape)?;
+        let dxs = dx.as_mut_slice();
+        let g = grad_output.as_slice();
+        match &rec.arg {
+            Argmax::Narrow(arg) => scatter(dxs, g, arg, rec.plane_in, rec.plane_out),
+            Argmax::Wide(arg) => scatter(dxs, g, arg, rec.plane_in, rec.plane_out),
         }
         Ok(dx)
     }
@@ -703,3 +850,123 @@ impl Module for AdaptiveAvgPool2d {
 }
 
 super::display_as_module!(MaxPool2d, AvgPool2d, AdaptiveAvgPool2d);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Generator;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Makes this thread's training forwards record `usize` argmaxes.
+        pub(super) static FORCE_WIDE: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// PyTorch's max pooling, window by window: the maxima and each
+    /// window's argmax within its plane (first tap, then `v > best ||
+    /// isnan(v)` in row-major order).
+    fn reference(
+        o: &PoolOptions,
+        x: &[f32],
+        planes: usize,
+        h: usize,
+        w: usize,
+    ) -> (Vec<f32>, Vec<usize>) {
+        let (oh, ow) = (o.output_size(h, 0), o.output_size(w, 1));
+        let (mut out, mut arg) = (Vec::new(), Vec::new());
+        for p in 0..planes {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let (mut best, mut at) = (f32::NEG_INFINITY, None);
+                    for ky in 0..o.kernel_size[0] {
+                        for kx in 0..o.kernel_size[1] {
+                            let y = (i * o.stride[0] + ky * o.dilation[0]) as isize
+                                - o.padding[0] as isize;
+                            let xx = (j * o.stride[1] + kx * o.dilation[1]) as isize
+                                - o.padding[1] as isize;
+                            if y < 0 || xx < 0 || y >= h as isize || xx >= w as isize {
+                                continue;
+                            }
+                            let idx = y as usize * w + xx as usize;
+                            let v = x[p * h * w + idx];
+                            if at.is_none() {
+                                at = Some(idx);
+                            }
+                            if v > best || v.is_nan() {
+                                best = v;
+                                at = Some(idx);
+                            }
+                        }
+                    }
+                    out.push(best);
+                    arg.push(at.expect("every window has a tap inside"));
+                }
+            }
+        }
+        (out, arg)
+    }
+
+    #[test]
+    fn max_pool_matches_the_window_by_window_reference() {
+        let mut g = Generator::new(5);
+        for (k, s, p, d, ceil) in [
+            ([3, 3], [1, 1], [1, 1], [1, 1], false),
+            ([3, 3], [2, 2], [1, 1], [1, 1], false),
+            ([2, 3], [3, 3], [0, 1], [1, 1], true),
+            ([3, 2], [2, 1], [1, 1], [2, 2], false),
+            ([2, 2], [2, 2], [0, 0], [1, 1], true),
+        ] {
+            let o = PoolOptions::new(k)
+                .stride(s)
+                .padding(p)
+                .dilation(d)
+                .ceil_mode(ceil);
+            let (n, c, h, w) = (2, 3, 9, 11);
+            let mut x = Tensor::randn(&[n, c, h, w], Some(&mut g)).unwrap();
+            // Ties and NaNs, whose argmax rules differ from a plain max.
+            for (i, v) in x.as_mut_slice().iter_mut().enumerate() {
+                if i % 7 == 0 {
+                    *v = 0.5;
+                }
+                if i % 53 == 0 {
+                    *v = f32::NAN;
+                }
+            }
+            let (want, want_arg) = reference(&o, x.as_slice(), n * c, h, w);
+            for wide in [false, true] {
+                let mut pool = MaxPool2d::new(o).unwrap();
+                for training in [false, true] {
+                    pool.set_training(training);
+                    FORCE_WIDE.with(|f| f.set(wide));
+                    let y = pool.forward(&x).unwrap();
+                    FORCE_WIDE.with(|f| f.set(false));
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(y.as_slice()),
+                        bits(&want),
+                        "{o:?} training={training} wide={wide}"
+                    );
+                    if !training {
+                        continue;
+                    }
+                    match &pool.records[0].arg {
+                        Argmax::Narrow(_) => assert!(!wide),
+                        Argmax::Wide(_) => assert!(wide),
+                    }
+                    let gy = Tensor::randn(y.shape(), Some(&mut g)).unwrap();
+                    let dx = pool.backward(&gy).unwrap();
+                    let mut want_dx = vec![0f32; x.numel()];
+                    let plane_out = y.numel() / (n * c);
+                    for (q, (&a, &gv)) in want_arg.iter().zip(gy.as_slice()).enumerate() {
+                        want_dx[(q / plane_out) * h * w + a] += gv;
+                    }
+                    assert_eq!(
+                        bits(dx.as_slice()),
+                        bits(&want_dx),
+                        "{o:?} backward wide={wide}"
+                    );
+                }
+            }
+        }
+    }
+}
