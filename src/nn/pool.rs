@@ -307,9 +307,27 @@ struct Windows<'a> {
     stride_x: usize,
     /// Row dilation.
     dilation_y: usize,
+    /// Elements of an input plane (`H·W`).
+    plane_in: usize,
+    /// Elements of an output plane (`OH·OW`, at least 1).
+    plane_out: usize,
 }
 
 impl Windows<'_> {
+    /// Every plane of `x` into `out`, in parallel (each output element is
+    /// computed alike anyway), with the argmaxes into `arg` for a training
+    /// forward.
+    fn max_planes<I: PlaneIndex>(&self, x: &[f32], out: &mut [f32], arg: Option<&mut [I]>) {
+        let src = |plane: usize| &x[plane * self.plane_in..(plane + 1) * self.plane_in];
+        let planes = out.par_chunks_mut(self.plane_out).enumerate();
+        match arg {
+            None => planes.for_each(|(plane, out)| self.max_plane::<I>(src(plane), out, None)),
+            Some(arg) => planes
+                .zip(arg.par_chunks_mut(self.plane_out))
+                .for_each(|((plane, out), arg)| self.max_plane(src(plane), out, Some(arg))),
+        }
+    }
+
     /// One plane: `out` gets the maxima of `src`'s windows and, for a
     /// training forward, `arg` their indices within the plane.
     fn max_plane<I: PlaneIndex>(&self, src: &[f32], out: &mut [f32], mut arg: Option<&mut [I]>) {
@@ -467,26 +485,22 @@ impl Module for MaxPool2d {
             first_x: &first_x,
             stride_x: s1,
             dilation_y: o.dilation[0],
+            plane_in: h * w,
+            plane_out: plane_len,
         };
-        let src = |plane: usize| &x[plane * h * w..(plane + 1) * h * w];
-        // Planes in parallel (each output element is computed alike anyway).
-        let planes = out.as_mut_slice().par_chunks_mut(plane_len).enumerate();
+        let out_s = out.as_mut_slice();
         let argmax = if !self.training {
-            planes.for_each(|(plane, out)| geometry.max_plane::<u32>(src(plane), out, None));
+            geometry.max_planes::<u32>(x, out_s, None);
             None
         } else if narrow_fits(h * w) {
             // Indices within the plane fit 32 bits: the selects then run
             // on lanes as wide as the values'.
             let mut arg = vec![0u32; out_len];
-            planes
-                .zip(arg.par_chunks_mut(plane_len))
-                .for_each(|((plane, out), arg)| geometry.max_plane(src(plane), out, Some(arg)));
+            geometry.max_planes(x, out_s, Some(&mut arg));
             Some(Argmax::Narrow(arg))
         } else {
             let mut arg = vec![0usize; out_len];
-            planes
-                .zip(arg.par_chunks_mut(plane_len))
-                .for_each(|((plane, out), arg)| geometry.max_plane(src(plane), out, Some(arg)));
+            geometry.max_planes(x, out_s, Some(&mut arg));
             Some(Argmax::Wide(arg))
         };
         if let Some(arg) = argmax {
